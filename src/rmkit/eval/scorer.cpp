@@ -10,6 +10,7 @@
 #include "rmkit/data/encode.h"
 #include "rmkit/train/autocast.h"
 #include "rmkit/train/logprobs.h"
+#include "rmkit/train/prefix_forward.h"
 
 namespace rmkit::eval {
 namespace {
@@ -124,12 +125,51 @@ text::ChatTemplate choose_template(const model::ModelConfig& cfg, const text::To
 PairRewards score_pairs(train::RewardModelImpl& rm, const text::Tokenizer& tok,
                         const text::ChatTemplate& tmpl, const std::vector<data::PrefPair>& pairs,
                         const ScoreOptions& opts) {
+  // Prefix sharing (train/prefix_forward.h): each pair's prompt runs once and both replies attend
+  // to its cached keys/values. Pairs are sorted by length (longest first) into batches of
+  // batch_size / 2 pairs (= batch_size sequences) and about max_tokens padded tokens.
   PairRewards r;
-  auto seqs = pair_sequences(tok, tmpl, pairs, static_cast<size_t>(opts.max_length), &r);
+  data::EncodeStats st;
+  auto enc = data::encode_pairs(pairs, tok, tmpl, static_cast<size_t>(opts.max_length), &st);
+  r.truncated = st.truncated;
+  r.chosen.assign(enc.size(), 0.0);
+  r.rejected.assign(enc.size(), 0.0);
+  r.len_chosen.resize(enc.size());
+  r.len_rejected.resize(enc.size());
+  for (size_t i = 0; i < enc.size(); ++i) {
+    r.len_chosen[i] = enc[i].chosen_ids.size();
+    r.len_rejected[i] = enc[i].rejected_ids.size();
+  }
+  if (enc.empty()) return r;
+  const size_t pairs_per_batch = static_cast<size_t>(std::max<int64_t>(1, opts.batch_size / 2));
+  const size_t pair_tokens = opts.max_tokens > 0 ? static_cast<size_t>(std::max<int64_t>(1, opts.max_tokens / 2)) : 0;
+  auto batches = data::sequential_batches(data::pair_lengths(enc), pairs_per_batch, pair_tokens);
+  const int64_t pad = pad_id_of(tok);
   rm.eval();
-  auto v = run_batched(seqs, opts, "score", [&](const Padded& p) { return rm.forward(p.ids, p.mask).rewards; },
-                       pad_id_of(tok));
-  split_pairs(v, &r);
+  c10::InferenceMode guard;
+  train::CpuAutocast autocast(opts.bf16);
+  Progress progress("score", static_cast<int64_t>(enc.size()), opts.progress ? Progress::Mode::Auto : Progress::Mode::Off);
+  int64_t done = 0;
+  for (const auto& b : batches) {
+    std::vector<const std::vector<int32_t>*> p, c, rj;
+    for (size_t i : b) {
+      p.push_back(&enc[i].prompt_ids);
+      c.push_back(&enc[i].chosen_ids);
+      rj.push_back(&enc[i].rejected_ids);
+    }
+    auto out = train::prefix_shared_forward(rm, train::collate_prefix_pairs(p, c, rj, pad));
+    auto cv = out.chosen.to(torch::kDouble).contiguous();
+    auto rv = out.rejected.to(torch::kDouble).contiguous();
+    auto ca = cv.accessor<double, 1>();
+    auto ra = rv.accessor<double, 1>();
+    for (size_t j = 0; j < b.size(); ++j) {
+      r.chosen[b[j]] = ca[static_cast<int64_t>(j)];
+      r.rejected[b[j]] = ra[static_cast<int64_t>(j)];
+    }
+    done += static_cast<int64_t>(b.size());
+    progress.update(done);
+  }
+  progress.finish();
   return r;
 }
 
