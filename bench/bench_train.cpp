@@ -20,6 +20,7 @@
 #include "rmkit/model/runtime.h"
 #include "rmkit/train/autocast.h"
 #include "rmkit/train/optim.h"
+#include "rmkit/train/prefix_forward.h"
 #include "rmkit/train/reward_model.h"
 
 using namespace rmkit;
@@ -28,9 +29,36 @@ namespace {
 
 struct Batch {
   torch::Tensor c_ids, c_mask, r_ids, r_mask;
+  train::PrefixBatch prefix;  // --shared-prefix: the prompt runs once for both replies
   int64_t real_tokens = 0, slots = 0, pairs = 0;
+  int64_t computed_tokens = 0;  // real tokens the forward computes (shared: each prompt once)
   double flops = 0;
 };
+
+// --shared-prefix: random prompt/chosen/rejected ids of the plan's lengths, collated for
+// prefix_shared_forward. FLOPs and real tokens stay those of the unshared pair (the work the data
+// represents), so tokens/s and MFU compare across the two modes; computed_tokens is what ran.
+Batch make_prefix_batch(const std::vector<bench::PairLen>& lens, const std::vector<size_t>& idx,
+                        const bench::Shape& s, torch::Generator& gen) {
+  Batch b;
+  auto ids = [&](int64_t n) {
+    auto t = torch::randint(1, s.vocab, {n}, gen, torch::kLong);
+    return std::vector<int32_t>(t.data_ptr<int64_t>(), t.data_ptr<int64_t>() + n);
+  };
+  std::vector<std::vector<int32_t>> p, c, r;
+  for (size_t i : idx) {
+    p.push_back(ids(lens[i].prompt));
+    c.push_back(ids(lens[i].chosen));
+    r.push_back(ids(lens[i].rejected));
+    b.real_tokens += lens[i].len_c() + lens[i].len_r();
+    b.flops += bench::seq_flops(s, lens[i].len_c(), true) + bench::seq_flops(s, lens[i].len_r(), true);
+  }
+  b.prefix = train::collate_prefix_pairs(p, c, r, 0);
+  b.slots = b.prefix.slots;
+  b.computed_tokens = b.prefix.real_tokens;
+  b.pairs = static_cast<int64_t>(idx.size());
+  return b;
+}
 
 // Right-padded random-token batch for the given pairs (ids drawn from the seeded generator).
 Batch make_batch(const std::vector<bench::PairLen>& lens, const std::vector<size_t>& idx,
@@ -55,6 +83,7 @@ Batch make_batch(const std::vector<bench::PairLen>& lens, const std::vector<size
   // joint forward pads both halves to the longer one
   b.slots = 2 * static_cast<int64_t>(idx.size()) * std::max(b.c_ids.size(1), b.r_ids.size(1));
   b.pairs = static_cast<int64_t>(idx.size());
+  b.computed_tokens = b.real_tokens;
   return b;
 }
 
@@ -73,6 +102,9 @@ int main(int argc, char** argv) {
         {"bf16", OptKind::Flag, "", "bf16 CPU autocast (MFU against the bf16 mm peak)"},
         {"grouping", OptKind::String, "length", "length (length-grouped batches) | none (plan order)"},
         {"plan-out", OptKind::String, "", "write the batch plan JSON for the PyTorch reference"},
+        {"checkpointing", OptKind::Flag, "", "activation checkpointing (recompute each block in backward)"},
+        {"fixed-len", OptKind::Int, "0", "> 0: every sequence exactly this many tokens, prompt 0 (no RMB sampling)"},
+        {"shared-prefix", OptKind::Flag, "", "run each prompt once for both replies (prefix_shared_forward)"},
     };
     std::vector<std::string> args(argv + 1, argv + argc);
     auto o = Options::parse(args, specs);
@@ -84,8 +116,10 @@ int main(int argc, char** argv) {
     const auto shape = bench::shape_by_name(o.str("shape"));
     const int64_t B = o.integer("pairs-per-step"), steps = o.integer("steps");
     const bool bf16 = o.flag("bf16");
-    auto lens = bench::sample_real_lengths(static_cast<size_t>(B * steps), o.integer("seed"),
-                                           static_cast<size_t>(o.integer("max-len")));
+    const int64_t fixed_len = o.integer("fixed-len");
+    auto lens = fixed_len > 0 ? std::vector<bench::PairLen>(B * steps, bench::PairLen{0, fixed_len, fixed_len})
+                              : bench::sample_real_lengths(static_cast<size_t>(B * steps), o.integer("seed"),
+                                                           static_cast<size_t>(o.integer("max-len")));
     // the reference's order: consecutive pairs, B per step
     data::Batches plan_batches;
     for (size_t i = 0; i < lens.size(); i += B) {
@@ -113,6 +147,7 @@ int main(int argc, char** argv) {
 
     torch::manual_seed(o.integer("seed"));
     auto backbone = model::create_model(bench::config_for(shape));
+    backbone->set_activation_checkpointing(o.flag("checkpointing"));
     train::RewardModel rm(backbone, train::HeadConfig());
     rm->train();
     auto named = rm->named_trainable_parameters();
@@ -124,13 +159,16 @@ int main(int argc, char** argv) {
 
     auto gen = torch::make_generator<at::CPUGeneratorImpl>(o.integer("seed"));
     std::vector<Batch> prepared;
-    for (const auto& b : batches) prepared.push_back(make_batch(lens, b, shape, true, gen));
+    const bool shared = o.flag("shared-prefix");
+    for (const auto& b : batches)
+      prepared.push_back(shared ? make_prefix_batch(lens, b, shape, gen) : make_batch(lens, b, shape, true, gen));
 
     auto step = [&](const Batch& b) {
       torch::Tensor loss;
       {
         train::CpuAutocast ac(bf16);
-        auto out = rm->forward_pair(b.c_ids, b.c_mask, b.r_ids, b.r_mask);
+        train::PairOutput out = shared ? train::prefix_shared_forward(*rm, b.prefix)
+                                       : rm->forward_pair(b.c_ids, b.c_mask, b.r_ids, b.r_mask);
         loss = -torch::log_sigmoid(out.chosen.to(torch::kFloat) - out.rejected.to(torch::kFloat)).mean();
       }
       loss.backward();
@@ -141,7 +179,7 @@ int main(int argc, char** argv) {
     };
     step(prepared[0]);  // warm-up (allocations, kernel selection)
     std::vector<double> ms;
-    int64_t pairs = 0, tokens = 0, slots = 0;
+    int64_t pairs = 0, tokens = 0, slots = 0, computed = 0;
     double flops = 0;
     auto t0 = std::chrono::steady_clock::now();
     for (const auto& b : prepared) {
@@ -151,6 +189,7 @@ int main(int argc, char** argv) {
       pairs += b.pairs;
       tokens += b.real_tokens;
       slots += b.slots;
+      computed += b.computed_tokens;
       flops += b.flops;
     }
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -161,14 +200,17 @@ int main(int argc, char** argv) {
                         {"dtype", bf16 ? "bf16-autocast" : "fp32"}, {"threads", at::get_num_threads()},
                         {"steps", static_cast<int64_t>(ms.size())}, {"pairs_per_step", B},
                         {"ms_per_step_median", bench::median(ms)}, {"pairs_per_s", pairs / secs},
-                        {"tokens_per_s", tokens / secs}, {"padding_fraction", 1.0 - double(tokens) / slots},
+                        {"tokens_per_s", tokens / secs}, {"padding_fraction", 1.0 - double(computed) / slots},
                         {"model_gflops_per_s", achieved}, {"mm_peak_gflops", peak}, {"mfu", achieved / peak},
                         {"fraction_of_physical_fma_peak", achieved / physical},
-                        {"peak_rss_mb", bench::peak_rss_mb()}, {"grouping", o.str("grouping")}};
+                        {"peak_rss_mb", bench::peak_rss_mb()}, {"grouping", o.str("grouping")},
+                        {"shared_prefix", shared}, {"computed_tokens", computed}, {"slots", slots}};
+    j["activation_checkpointing"] = o.flag("checkpointing");
+    j["fixed_len"] = fixed_len;
     std::printf("bench_train %s %s: %.1f ms/step, %.2f pairs/s, %.0f tok/s (real), padding %.1f%%, "
                 "%.1f GFLOP/s = %.0f%% of mm peak %.1f, peak RSS %.0f MB\n",
                 shape.name.c_str(), bf16 ? "bf16" : "fp32", bench::median(ms), pairs / secs, tokens / secs,
-                100.0 * (1.0 - double(tokens) / slots), achieved, 100.0 * achieved / peak, peak,
+                100.0 * (1.0 - double(computed) / slots), achieved, 100.0 * achieved / peak, peak,
                 bench::peak_rss_mb());
     std::cout << j.dump() << std::endl;
     return 0;

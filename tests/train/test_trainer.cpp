@@ -226,6 +226,59 @@ TEST(Trainer, DpoAndSftTermsRun) {
   std::filesystem::remove_all(dir);
 }
 
+// The shared-prefix layout and activation checkpointing change how the forward runs, not what it
+// computes: every step's loss components (reward, DPO against the reference, SFT, KL against a
+// teacher) and so the updated weights must match the plain joint forward.
+TEST(Trainer, SharedPrefixAndCheckpointingReproduceThePlainRun) {
+  RMKIT_REQUIRE_ASSET(rmkit::testing::asset("models/stories260K/stories260K.bin"));
+  std::string dir = rmkit::testing::temp_dir("trainer_shared");
+  std::string data = write_slice(dir, 24);
+  std::string rows, line;
+  {  // add teacher replies so the sft term has data
+    auto text = read_file(data);
+    size_t pos = 0, i = 0;
+    while ((pos = text.find('\n')) != std::string::npos) {
+      line = text.substr(0, pos);
+      text.erase(0, pos + 1);
+      auto j = nlohmann::json::parse(line);
+      if (i++ % 2 == 0) j["teacher_response"] = "Once upon a time, a little dog played.";
+      rows += j.dump() + "\n";
+    }
+    rmkit::write_file_atomic(data, rows);
+  }
+  auto run = [&](const std::string& tag, bool shared, bool ckpt) {
+    auto o = small(data, join_path(dir, tag));
+    o.val_fraction = 0;
+    o.max_steps = 4;
+    o.max_length = 64;
+    o.loss = "bt:1,dpo:0.2,sft:0.1,kl:0.5";
+    o.teacher_model = o.model;
+    o.shared_prefix = shared;
+    o.grad_checkpointing = ckpt;
+    Trainer t(o);
+    t.set_logger(quiet);
+    t.train();
+    return MetricsLog::read(join_path(o.output, "metrics.jsonl"));
+  };
+  auto plain = run("plain", false, false);
+  auto shared = run("shared", true, false);
+  auto both = run("shared_ckpt", true, true);
+  ASSERT_EQ(plain.size(), 4u);
+  ASSERT_EQ(shared.size(), 4u);
+  ASSERT_EQ(both.size(), 4u);
+  // Step 1 sees identical weights: float32 summation-order noise only. Later steps compare after
+  // AdamW updates, which rescale that noise (grad / sqrt(v)), so they get a looser relative bound.
+  for (size_t s = 0; s < plain.size(); ++s)
+    for (const char* k : {"loss", "loss_bt", "loss_dpo", "loss_sft", "loss_kl", "margin", "grad_norm"}) {
+      ASSERT_TRUE(plain[s].contains(k)) << k;
+      const double want = plain[s][k].get<double>();
+      const double tol = (s == 0 ? 1e-5 : 1e-4) * std::max(1.0, std::abs(want));
+      EXPECT_NEAR(shared[s][k].get<double>(), want, tol) << "step " << s + 1 << " " << k;
+      EXPECT_NEAR(both[s][k].get<double>(), want, tol) << "step " << s + 1 << " " << k;
+    }
+  std::filesystem::remove_all(dir);
+}
+
 TEST(Progress, RenderAndDurations) {
   EXPECT_EQ(Progress::format_duration(45), "45s");
   EXPECT_EQ(Progress::format_duration(187), "3m07s");

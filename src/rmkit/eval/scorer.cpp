@@ -114,12 +114,10 @@ void split_pairs(const std::vector<double>& v, PairRewards* r) {
 
 text::ChatTemplate choose_template(const model::ModelConfig& cfg, const text::Tokenizer& tok,
                                    const std::string& saved_name, const std::string& override_name) {
-  if (!override_name.empty() && override_name != "auto") {
-    if (override_name.find("{content}") != std::string::npos) return text::ChatTemplate::from_string(override_name);
-    return text::ChatTemplate::named(override_name);
-  }
+  if (!override_name.empty() && override_name != "auto")
+    return text::ChatTemplate::resolve(override_name, cfg.model_type, tok);
   if (!saved_name.empty() && saved_name != "custom") return text::ChatTemplate::named(saved_name);
-  return text::ChatTemplate::detect(cfg.model_type, tok.chat_template_source());
+  return text::ChatTemplate::detect(cfg.model_type, tok);
 }
 
 PairRewards score_pairs(train::RewardModelImpl& rm, const text::Tokenizer& tok,

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "rmkit/core/error.h"
+#include "rmkit/core/file_io.h"
 
 namespace rmkit::text {
 namespace {
@@ -140,6 +141,18 @@ ChatTemplate ChatTemplate::from_string(const std::string& fmt) {
   ChatTemplate t(Kind::kCustom, "custom");
   t.fmt_ = fmt;
   return t;
+}
+
+ChatTemplate ChatTemplate::resolve(const std::string& spec, const std::string& model_type, const Tokenizer& tok) {
+  if (spec.empty() || spec == "auto") return detect(model_type, tok);
+  for (const auto& n : names())
+    if (n == spec) return named(spec);
+  if (contains(spec, "{content}")) return from_string(spec);
+  if (path_exists(spec)) return from_string(read_file(spec));
+  std::string list;
+  for (const auto& n : names()) list += " " + n;
+  throw UsageError("--chat-template: '" + spec + "' is not auto, a template name (" + list.substr(1) +
+                   "), a format with {role}/{content} or an existing file");
 }
 
 bool ChatTemplate::includes_bos() const {

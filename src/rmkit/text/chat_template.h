@@ -37,6 +37,10 @@ class ChatTemplate {
   // "<|{role}|>\n{content}</s>\n"; the generation prompt is the format up to the first {content}
   // with role=assistant. Name "custom". ConfigError when {content} is missing.
   static ChatTemplate from_string(const std::string& fmt);
+  // What a --chat-template option names: "auto" or "" -> detect(model_type, tok); a built-in name;
+  // a format with {content}; or a file holding such a format. Anything else -> UsageError listing
+  // the choices.
+  static ChatTemplate resolve(const std::string& spec, const std::string& model_type, const Tokenizer& tok);
 
   static const std::vector<std::string>& names();
 

@@ -28,15 +28,30 @@ void pad_sequences(const std::vector<const std::vector<int32_t>*>& prompts,
 }
 
 PairBatch collate_pairs(const std::vector<EncodedExample>& examples, const std::vector<size_t>& idx,
-                        int64_t pad_id, bool with_teacher) {
+                        int64_t pad_id, bool with_teacher, bool shared_prefix) {
   PairBatch b;
   b.B = static_cast<int64_t>(idx.size());
-  std::vector<const std::vector<int32_t>*> prompts, replies;
-  for (size_t i : idx) { prompts.push_back(&examples[i].prompt); replies.push_back(&examples[i].chosen); }
-  for (size_t i : idx) { prompts.push_back(&examples[i].prompt); replies.push_back(&examples[i].rejected); }
-  pad_sequences(prompts, replies, pad_id, &b.ids, &b.mask, &b.response_mask);
-  b.real_tokens = b.mask.sum().item<int64_t>();
-  b.slots = b.mask.numel();
+  if (shared_prefix) {
+    std::vector<const std::vector<int32_t>*> p, c, r;
+    for (size_t i : idx) {
+      p.push_back(&examples[i].prompt);
+      c.push_back(&examples[i].chosen);
+      r.push_back(&examples[i].rejected);
+    }
+    b.shared = true;
+    b.prefix = collate_prefix_pairs(p, c, r, pad_id);
+    b.real_tokens = b.prefix.unshared_real_tokens;
+    b.computed_tokens = b.prefix.real_tokens;
+    b.slots = b.prefix.slots;
+  } else {
+    std::vector<const std::vector<int32_t>*> prompts, replies;
+    for (size_t i : idx) { prompts.push_back(&examples[i].prompt); replies.push_back(&examples[i].chosen); }
+    for (size_t i : idx) { prompts.push_back(&examples[i].prompt); replies.push_back(&examples[i].rejected); }
+    pad_sequences(prompts, replies, pad_id, &b.ids, &b.mask, &b.response_mask);
+    b.real_tokens = b.mask.sum().item<int64_t>();
+    b.computed_tokens = b.real_tokens;
+    b.slots = b.mask.numel();
+  }
 
   b.s_w = torch::empty({b.B}, torch::kFloat32);
   b.s_l = torch::empty({b.B}, torch::kFloat32);
@@ -47,16 +62,17 @@ PairBatch collate_pairs(const std::vector<EncodedExample>& examples, const std::
     b.attributes = torch::zeros({b.B, static_cast<int64_t>(k)}, torch::kFloat32);
     b.attributes_mask = torch::zeros({b.B, static_cast<int64_t>(k)}, torch::kFloat32);
   }
+  auto sw = b.s_w.accessor<float, 1>(), sl = b.s_l.accessor<float, 1>(), mg = b.margin.accessor<float, 1>();
   for (int64_t r = 0; r < b.B; ++r) {
     const auto& e = examples[idx[r]];
-    b.s_w[r] = e.s_w;
-    b.s_l[r] = e.s_l;
-    b.margin[r] = e.margin;
+    sw[r] = static_cast<float>(e.s_w);
+    sl[r] = static_cast<float>(e.s_l);
+    mg[r] = static_cast<float>(e.margin);
     for (size_t a = 0; a < e.attributes.size(); ++a) {
       double v = e.attributes[a];
       if (std::isfinite(v)) {
-        b.attributes[r][a] = v;
-        b.attributes_mask[r][a] = 1.0f;
+        b.attributes[r][static_cast<int64_t>(a)] = v;
+        b.attributes_mask[r][static_cast<int64_t>(a)] = 1.0f;
       }
     }
   }

@@ -4,12 +4,16 @@
 // single forward: rows 0..B-1 are prompt+chosen, rows B..2B-1 prompt+rejected, each RIGHT-padded
 // to the longest row T (mask 0 on pads). response_mask marks the reply tokens (what DPO/SFT/KL
 // count); the reward is read at the last mask-1 token.
+// With shared_prefix the pair tensors are a PrefixBatch instead (prefix_forward.h: each prompt
+// runs once, both replies attend to its cached keys/values); ids/mask/response_mask stay undefined.
 #pragma once
 #include <torch/torch.h>
 
 #include <cstdint>
 #include <limits>
 #include <vector>
+
+#include "rmkit/train/prefix_forward.h"
 
 namespace rmkit::train {
 
@@ -32,6 +36,8 @@ struct EncodedExample {
 
 struct PairBatch {
   int64_t B = 0;
+  bool shared = false;          // prefix layout (`prefix`) instead of ids/mask/response_mask
+  PrefixBatch prefix;
   torch::Tensor ids;            // [2B, T] int64
   torch::Tensor mask;           // [2B, T] int64, 1 = token
   torch::Tensor response_mask;  // [2B, T] int64, 1 = reply token
@@ -40,14 +46,15 @@ struct PairBatch {
   // Teacher reply sequences (prompt + teacher reply), only when requested.
   torch::Tensor teacher_ids, teacher_mask, teacher_response_mask;  // [B, Tt]
   int64_t teacher_count = 0;    // rows that have a teacher reply
-  int64_t real_tokens = 0;      // non-pad tokens of ids
-  int64_t slots = 0;            // 2B * T
-  double padding_fraction() const { return slots ? 1.0 - static_cast<double>(real_tokens) / slots : 0.0; }
+  int64_t real_tokens = 0;      // non-pad tokens of the pairs (prompt counted for both replies)
+  int64_t computed_tokens = 0;  // non-pad tokens the forward runs (shared: each prompt once)
+  int64_t slots = 0;            // tensor positions computed (unshared: 2B * T)
+  double padding_fraction() const { return slots ? 1.0 - static_cast<double>(computed_tokens) / slots : 0.0; }
 };
 
 // Collates examples[idx[i]] (pad_id fills padding; its value never matters as the mask hides it).
 PairBatch collate_pairs(const std::vector<EncodedExample>& examples, const std::vector<size_t>& idx,
-                        int64_t pad_id, bool with_teacher = false);
+                        int64_t pad_id, bool with_teacher = false, bool shared_prefix = false);
 
 // Right-padded [N, T] ids/mask/response mask from (prompt, reply) pieces.
 void pad_sequences(const std::vector<const std::vector<int32_t>*>& prompts,

@@ -26,7 +26,8 @@ nlohmann::json TrainerOptions::to_json() const {
           {"warmup_ratio", warmup_ratio}, {"min_lr_ratio", min_lr_ratio},
           {"weight_decay", weight_decay}, {"beta1", beta1}, {"beta2", beta2},
           {"adam_eps", adam_eps}, {"max_grad_norm", max_grad_norm}, {"epochs", epochs},
-          {"max_steps", max_steps}, {"seed", seed}, {"bf16", bf16}, {"loss", loss},
+          {"max_steps", max_steps}, {"seed", seed}, {"bf16", bf16}, {"shared_prefix", shared_prefix},
+          {"grad_checkpointing", grad_checkpointing}, {"loss", loss},
           {"loss_schedule", loss_schedule}, {"beta", beta}, {"kl_temperature", kl_temperature},
           {"simpo_beta", simpo_beta}, {"simpo_gamma", simpo_gamma},
           {"reference_model", reference_model}, {"teacher_model", teacher_model},
@@ -95,29 +96,15 @@ void freeze(const model::CausalLMPtr& m) {
 
 text::ChatTemplate pick_template(const std::string& spec, const model::ModelConfig& cfg,
                                  const text::Tokenizer& tok, const std::function<void(const std::string&)>& log) {
+  auto t = text::ChatTemplate::resolve(spec, cfg.model_type, tok);
   if (spec == "auto") {
-    auto t = text::ChatTemplate::detect(cfg.model_type, tok.chat_template_source());
-    // A template whose special markers are not tokens of this vocabulary (e.g. llama3 picked from
-    // model_type for a tiny llama2.c model) would be spelled out as plain text: use plain instead.
-    static const std::map<std::string, std::string> marker = {
-        {"llama3", "<|start_header_id|>"}, {"chatml", "<|im_start|>"}, {"qwen3", "<|im_start|>"},
-        {"gemma", "<start_of_turn>"}};
-    auto it = marker.find(t.name());
-    if (it != marker.end() && !tok.piece_to_id(it->second)) {
-      log("chat template: detected " + t.name() + " but the tokenizer has no " + it->second +
-          " token; using plain");
-      return text::ChatTemplate::named("plain");
-    }
-    return t;
+    // e.g. llama3 from model_type for a tiny llama2.c vocabulary: its markers would be plain text
+    auto raw = text::ChatTemplate::detect(cfg.model_type, tok.chat_template_source());
+    if (raw.name() != t.name())
+      log("chat template: detected " + raw.name() + " but its marker tokens are not in the vocabulary; using " +
+          t.name());
   }
-  for (const auto& n : text::ChatTemplate::names())
-    if (n == spec) return text::ChatTemplate::named(spec);
-  if (spec.find("{content}") != std::string::npos) return text::ChatTemplate::from_string(spec);
-  if (path_exists(spec)) return text::ChatTemplate::from_string(read_file(spec));
-  std::string names;
-  for (const auto& n : text::ChatTemplate::names()) names += " " + n;
-  throw UsageError("--chat-template: '" + spec + "' is not auto, a template name (" + names.substr(1) +
-                   "), a format with {role}/{content} or a file");
+  return t;
 }
 
 void add_stats(DataSummary* s, const data::ReadStats& r) {
@@ -245,6 +232,7 @@ void Trainer::Impl::prepare() {
            : tok->eos_id() >= 0  ? tok->eos_id()
                                  : 0;
   if (o.freeze_backbone) rm->set_backbone_trainable(false);
+  rm->backbone().set_activation_checkpointing(o.grad_checkpointing);
   if (need_ref) {
     std::string path = o.reference_model.empty() ? o.model : o.reference_model;
     auto r = model::load_pretrained(path, o.tokenizer);

@@ -55,6 +55,8 @@ struct TrainerOptions {
   int64_t max_steps = 0;         // > 0 overrides epochs
   uint64_t seed = 42;
   bool bf16 = false;             // CPU autocast to bfloat16
+  bool shared_prefix = true;     // run each prompt once for both replies (train/prefix_forward.h)
+  bool grad_checkpointing = false;  // recompute each block's activations in backward (less memory)
 
   // losses
   std::string loss = "bt";

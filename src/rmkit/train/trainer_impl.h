@@ -33,7 +33,7 @@ struct StepStats {
   double margin_sum = 0;
   double reward_sum = 0, reward_sq_sum = 0;
   int64_t rewards = 0;
-  int64_t real_tokens = 0, slots = 0;
+  int64_t real_tokens = 0, computed_tokens = 0, slots = 0;
   double bt_loss_sum = 0;  // evaluation: Σ −log σ(Δr)
 };
 

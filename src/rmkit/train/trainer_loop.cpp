@@ -64,51 +64,73 @@ torch::Tensor Trainer::Impl::micro_step(const PairBatch& b, const std::vector<Lo
     kl |= g == "kl";
   }
   CpuAutocast ac(o.bf16);
-  // Chosen rows 0..B-1 and rejected rows B..2B-1 in ONE forward (batch.h).
-  RewardOutput out = rm->forward(b.ids, b.mask);
+  // Chosen rows 0..B-1 and rejected rows B..2B-1 in ONE forward (batch.h). In the shared-prefix
+  // layout (prefix_forward.h) `hidden` rows are [last prompt token, reply...] and lm_ids /
+  // lm_mask index them the same way, so every LM-head term below reads the same tokens.
+  torch::Tensor rewards, attributes, hidden, lm_ids, lm_mask;
+  if (b.shared) {
+    PrefixPairOutput po = prefix_shared_forward(*rm, b.prefix);
+    rewards = po.all.rewards;
+    attributes = po.all.attributes;
+    hidden = po.all.hidden;
+    lm_ids = po.lm_ids;
+    lm_mask = po.lm_response_mask;
+  } else {
+    RewardOutput out = rm->forward(b.ids, b.mask);
+    rewards = out.rewards;
+    attributes = out.attributes;
+    hidden = out.hidden;
+    lm_ids = b.ids;
+    lm_mask = b.response_mask;
+  }
+  // Logits of a frozen model (reference / teacher) in the same layout as `hidden`.
+  auto frozen_logits = [&](model::CausalLMImpl& m, int64_t rows) {
+    torch::NoGradGuard ng;
+    if (b.shared) {
+      PrefixHidden h = prefix_shared_hidden(m, b.prefix);
+      return m.lm_logits(h.hidden.slice(0, 0, rows));
+    }
+    model::ForwardInput fi;
+    fi.input_ids = b.ids.slice(0, 0, rows);
+    fi.attention_mask = b.mask.slice(0, 0, rows);
+    return m.forward(fi);
+  };
   LossInputs in;
-  in.r_w = out.rewards.slice(0, 0, B);
-  in.r_l = out.rewards.slice(0, B, 2 * B);
+  in.r_w = rewards.slice(0, 0, B);
+  in.r_l = rewards.slice(0, B, 2 * B);
   if (b.s_w.isfinite().all().item<bool>() && b.s_l.isfinite().all().item<bool>()) {
     in.s_w = b.s_w;
     in.s_l = b.s_l;
   }
   if (b.margin.isfinite().any().item<bool>()) in.margin = b.margin;
-  if (out.attributes.defined()) {
-    in.head_out = out.attributes.slice(0, 0, B);  // attributes describe the chosen reply
+  if (attributes.defined()) {
+    in.head_out = attributes.slice(0, 0, B);  // attributes describe the chosen reply
     in.attributes = b.attributes;
     in.attributes_mask = b.attributes_mask;
   }
   torch::Tensor logits;
-  if (policy || kl) logits = rm->lm_logits(out.hidden);  // [2B, T, V]
+  if (policy || kl) logits = rm->lm_logits(hidden);  // [2B, T, V]
   if (policy) {
-    auto tlp = token_logprobs(logits, b.ids, b.response_mask);  // [2B, T]
-    auto sums = tlp.sum(1);                                       // [2B]
-    auto lens = target_mask(b.response_mask, torch::kFloat32).sum(1);
+    auto tlp = token_logprobs(logits, lm_ids, lm_mask);  // [2B, T]
+    auto sums = tlp.sum(1);                              // [2B]
+    auto lens = target_mask(lm_mask, torch::kFloat32).sum(1);
     in.logp_w = sums.slice(0, 0, B);
     in.logp_l = sums.slice(0, B, 2 * B);
     in.len_w = lens.slice(0, 0, B);
     in.len_l = lens.slice(0, B, 2 * B);
     if (ref) {
       torch::NoGradGuard ng;
-      model::ForwardInput fi;
-      fi.input_ids = b.ids;
-      fi.attention_mask = b.mask;
-      auto ref_sums = sequence_logprob_sum(ref->forward(fi), b.ids, b.response_mask);  // [2B]
+      auto ref_sums = token_logprobs(frozen_logits(*ref, 2 * B), lm_ids, lm_mask).sum(1);  // [2B]
       in.ref_logp_w = ref_sums.slice(0, 0, B);
       in.ref_logp_l = ref_sums.slice(0, B, 2 * B);
     }
   }
   if (kl) {
-    torch::NoGradGuard ng;
-    model::ForwardInput fi;
-    fi.input_ids = b.ids.slice(0, 0, B);
-    fi.attention_mask = b.mask.slice(0, 0, B);
-    in.teacher_logits = teacher->forward(fi);  // [B, T, V] on the chosen rows
-  }
-  if (kl) {
+    in.teacher_logits = frozen_logits(*teacher, B);  // [B, T, V] on the chosen rows
     in.student_logits = logits.slice(0, 0, B);
-    in.kl_mask = b.response_mask.slice(0, 0, B);
+    // KL over the positions of reply tokens; in the shared layout reply token j sits at column 1+j.
+    in.kl_mask = b.shared ? torch::cat({torch::zeros({B, 1}, torch::kLong), b.prefix.resp_mask.slice(0, 0, B)}, 1)
+                          : b.response_mask.slice(0, 0, B);
   }
   if (sft) {
     if (b.teacher_count > 0) {
@@ -125,6 +147,7 @@ torch::Tensor Trainer::Impl::micro_step(const PairBatch& b, const std::vector<Lo
   add_reward_stats(in.r_w, in.r_l, st);
   for (const auto& [name, v] : res.component_values()) st->components[name] += v;
   st->real_tokens += b.real_tokens;
+  st->computed_tokens += b.computed_tokens;
   st->slots += b.slots;
   st->micro += 1;
   return res.total;
@@ -140,9 +163,9 @@ EvalResult Trainer::Impl::evaluate(const std::vector<EncodedExample>& set,
   StepStats st;
   auto batches = data::sequential_batches(lengths, static_cast<size_t>(o.batch_size));
   for (const auto& idx : batches) {
-    PairBatch b = collate_pairs(set, idx, pad_id, false);
-    auto out = rm->forward(b.ids, b.mask);
-    add_reward_stats(out.rewards.slice(0, 0, b.B), out.rewards.slice(0, b.B, 2 * b.B), &st);
+    PairBatch b = collate_pairs(set, idx, pad_id, false, o.shared_prefix);
+    auto rewards = b.shared ? prefix_shared_forward(*rm, b.prefix).all.rewards : rm->forward(b.ids, b.mask).rewards;
+    add_reward_stats(rewards.slice(0, 0, b.B), rewards.slice(0, b.B, 2 * b.B), &st);
   }
   rm->train();
   r.pairs = st.pairs;
@@ -252,7 +275,8 @@ TrainResult Trainer::Impl::train() {
                                                      static_cast<uint64_t>(epoch));
         cached_epoch = epoch;
       }
-      PairBatch b = collate_pairs(train_set, epoch_batches[static_cast<size_t>(bi)], pad_id, need_sft);
+      PairBatch b = collate_pairs(train_set, epoch_batches[static_cast<size_t>(bi)], pad_id, need_sft,
+                                  o.shared_prefix);
       torch::Tensor total = micro_step(b, active, &st);
       if (o.inject_nan_at_step == step + 1) total = total * std::numeric_limits<double>::quiet_NaN();
       double v = total.item<double>();
@@ -288,7 +312,7 @@ TrainResult Trainer::Impl::train() {
     rec["lr"] = lr;
     rec["grad_norm"] = grad_norm;
     rec["tokens_per_s"] = dt > 0 ? st.real_tokens / dt : 0.0;
-    rec["padding_fraction"] = st.slots ? 1.0 - static_cast<double>(st.real_tokens) / st.slots : 0.0;
+    rec["padding_fraction"] = st.slots ? 1.0 - static_cast<double>(st.computed_tokens) / st.slots : 0.0;
     rec["step_time_s"] = dt;
 
     const bool last = state.step == total_steps;
