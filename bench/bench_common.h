@@ -106,6 +106,15 @@ inline double seq_flops(const Shape& s, int64_t T, bool train) {
   return train ? dense + attn : (dense + attn) / 3.0;
 }
 
+// FLOPs a shared-prompt pass actually executes for one pair (prompt P once, replies C and R on
+// its cache): dense work on P + C + R tokens; attention P*P + C*(P+C) + R*(P+R) score entries.
+inline double shared_pair_flops(const Shape& s, int64_t P, int64_t C, int64_t R, bool train) {
+  double dense = 6.0 * static_cast<double>(non_embedding_params(s)) * static_cast<double>(P + C + R);
+  double entries = static_cast<double>(P) * P + static_cast<double>(C) * (P + C) + static_cast<double>(R) * (P + R);
+  double attn = 12.0 * s.layers * entries * s.hidden;
+  return train ? dense + attn : (dense + attn) / 3.0;
+}
+
 inline double peak_rss_mb() {
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);

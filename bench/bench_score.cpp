@@ -15,6 +15,7 @@
 #include "rmkit/model/registry.h"
 #include "rmkit/model/runtime.h"
 #include "rmkit/train/autocast.h"
+#include "rmkit/train/prefix_forward.h"
 #include "rmkit/train/reward_model.h"
 
 using namespace rmkit;
@@ -31,6 +32,7 @@ int main(int argc, char** argv) {
         {"threads", OptKind::Int, "0", "intra-op threads (0 = physical cores)"},
         {"bf16", OptKind::Flag, "", "bf16 CPU autocast"},
         {"sort", OptKind::String, "length", "length (sorted batches, as rmkit score) | none (plan order)"},
+        {"shared-prefix", OptKind::String, "on", "on (as rmkit score: each prompt once, both replies on its KV cache) | off (2 full sequences per pair)"},
         {"plan-out", OptKind::String, "", "write the plan JSON for the PyTorch reference"},
     };
     std::vector<std::string> args(argv + 1, argv + argc);
@@ -54,47 +56,94 @@ int main(int argc, char** argv) {
       write_file_atomic(o.str("plan-out"),
                         nlohmann::json{{"shape", bench::shape_json(shape)}, {"seed", o.integer("seed")}, {"batches", batches}}.dump());
     }
-    // sequences: 2i = chosen, 2i+1 = rejected
-    std::vector<size_t> seq_len;
-    for (const auto& l : lens) seq_len.push_back(l.len_c()), seq_len.push_back(l.len_r());
-    data::Batches batches;
-    if (o.str("sort") == "length") {
-      batches = data::sequential_batches(seq_len, static_cast<size_t>(2 * B));
-    } else {
-      for (size_t i = 0; i < seq_len.size(); i += 2 * B) {
-        std::vector<size_t> b;
-        for (size_t j = i; j < std::min(seq_len.size(), i + static_cast<size_t>(2 * B)); ++j) b.push_back(j);
-        batches.push_back(b);
-      }
-    }
+    const bool shared = o.str("shared-prefix") == "on";
     torch::manual_seed(o.integer("seed"));
     train::RewardModel rm(model::create_model(bench::config_for(shape)), train::HeadConfig());
     rm->eval();
     auto gen = torch::make_generator<at::CPUGeneratorImpl>(o.integer("seed"));
-    struct Prepared { torch::Tensor ids, mask; int64_t tokens, slots; };
+    auto rand_ids = [&](int64_t n) {
+      auto t = torch::randint(1, shape.vocab, {n}, gen, torch::kLong);
+      return std::vector<int32_t>(t.data_ptr<int64_t>(), t.data_ptr<int64_t>() + n);
+    };
+    struct Prepared {
+      torch::Tensor ids, mask;    // unshared: [2B, T]
+      train::PrefixBatch prefix;  // shared
+      int64_t tokens, slots;      // real tokens of the pairs (prompt twice); positions computed
+    };
     std::vector<Prepared> prepared;
-    for (const auto& b : batches) {
-      int64_t T = 0, tokens = 0;
-      for (size_t i : b) T = std::max<int64_t>(T, seq_len[i]);
-      auto ids = torch::zeros({static_cast<int64_t>(b.size()), T}, torch::kLong);
-      auto mask = torch::zeros_like(ids);
-      for (size_t k = 0; k < b.size(); ++k) {
-        int64_t n = seq_len[b[k]];
-        ids.index_put_({static_cast<int64_t>(k), torch::indexing::Slice(0, n)}, torch::randint(1, shape.vocab, {n}, gen, torch::kLong));
-        mask.index_put_({static_cast<int64_t>(k), torch::indexing::Slice(0, n)}, 1);
-        tokens += n;
+    if (shared) {
+      // pairs sorted by their longer side (eval::score_pairs' order), B pairs per forward
+      std::vector<size_t> pair_len;
+      for (const auto& l : lens) pair_len.push_back(static_cast<size_t>(std::max(l.len_c(), l.len_r())));
+      data::Batches pb;
+      if (o.str("sort") == "length") {
+        pb = data::sequential_batches(pair_len, static_cast<size_t>(B));
+      } else {
+        for (size_t i = 0; i < lens.size(); i += B) {
+          std::vector<size_t> b;
+          for (size_t j = i; j < std::min(lens.size(), i + static_cast<size_t>(B)); ++j) b.push_back(j);
+          pb.push_back(b);
+        }
       }
-      prepared.push_back({ids, mask, tokens, static_cast<int64_t>(b.size()) * T});
+      for (const auto& b : pb) {
+        std::vector<std::vector<int32_t>> pr, c, r;
+        Prepared p;
+        p.tokens = 0;
+        for (size_t i : b) {
+          pr.push_back(rand_ids(lens[i].prompt));
+          c.push_back(rand_ids(lens[i].chosen));
+          r.push_back(rand_ids(lens[i].rejected));
+          p.tokens += lens[i].len_c() + lens[i].len_r();
+        }
+        p.prefix = train::collate_prefix_pairs(pr, c, r, 0);
+        p.slots = p.prefix.slots;
+        prepared.push_back(std::move(p));
+      }
+    } else {
+      // sequences: 2i = chosen, 2i+1 = rejected
+      std::vector<size_t> seq_len;
+      for (const auto& l : lens) seq_len.push_back(l.len_c()), seq_len.push_back(l.len_r());
+      data::Batches batches;
+      if (o.str("sort") == "length") {
+        batches = data::sequential_batches(seq_len, static_cast<size_t>(2 * B));
+      } else {
+        for (size_t i = 0; i < seq_len.size(); i += 2 * B) {
+          std::vector<size_t> b;
+          for (size_t j = i; j < std::min(seq_len.size(), i + static_cast<size_t>(2 * B)); ++j) b.push_back(j);
+          batches.push_back(b);
+        }
+      }
+      for (const auto& b : batches) {
+        int64_t T = 0, tokens = 0;
+        for (size_t i : b) T = std::max<int64_t>(T, seq_len[i]);
+        auto ids = torch::zeros({static_cast<int64_t>(b.size()), T}, torch::kLong);
+        auto mask = torch::zeros_like(ids);
+        for (size_t k = 0; k < b.size(); ++k) {
+          int64_t n = seq_len[b[k]];
+          ids.index_put_({static_cast<int64_t>(k), torch::indexing::Slice(0, n)}, torch::randint(1, shape.vocab, {n}, gen, torch::kLong));
+          mask.index_put_({static_cast<int64_t>(k), torch::indexing::Slice(0, n)}, 1);
+          tokens += n;
+        }
+        Prepared p;
+        p.ids = ids;
+        p.mask = mask;
+        p.tokens = tokens;
+        p.slots = static_cast<int64_t>(b.size()) * T;
+        prepared.push_back(std::move(p));
+      }
     }
     c10::InferenceMode guard;
     train::CpuAutocast ac(o.flag("bf16"));
-    rm->forward(prepared[0].ids, prepared[0].mask);  // warm-up
+    auto forward = [&](const Prepared& p) {
+      return shared ? train::prefix_shared_forward(*rm, p.prefix).all.rewards : rm->forward(p.ids, p.mask).rewards;
+    };
+    forward(prepared[0]);  // warm-up
     std::vector<double> ms;
     int64_t tokens = 0, slots = 0;
     auto t0 = std::chrono::steady_clock::now();
     for (const auto& p : prepared) {
       auto s0 = std::chrono::steady_clock::now();
-      auto r = rm->forward(p.ids, p.mask).rewards;
+      auto r = forward(p);
       (void)r.data_ptr();
       ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - s0).count());
       tokens += p.tokens;
@@ -105,11 +154,13 @@ int main(int argc, char** argv) {
                         {"dtype", o.flag("bf16") ? "bf16-autocast" : "fp32"}, {"threads", at::get_num_threads()},
                         {"pairs_per_s", lens.size() / secs}, {"tokens_per_s", tokens / secs},
                         {"p50_ms", bench::percentile(ms, 0.5)}, {"p99_ms", bench::percentile(ms, 0.99)},
-                        {"padding_fraction", 1.0 - double(tokens) / slots}, {"peak_rss_mb", bench::peak_rss_mb()},
+                        {"shared_prefix", shared}, {"slots", slots}, {"peak_rss_mb", bench::peak_rss_mb()},
                         {"batches", static_cast<int64_t>(ms.size())}};
-    std::printf("bench_score %s: %.2f pairs/s, %.0f tok/s, p50 %.1f ms, p99 %.1f ms per batch, padding %.1f%%\n",
-                shape.name.c_str(), lens.size() / secs, tokens / secs, bench::percentile(ms, 0.5),
-                bench::percentile(ms, 0.99), 100.0 * (1.0 - double(tokens) / slots));
+    std::printf("bench_score %s%s: %.2f pairs/s, %.0f tok/s (pair tokens), p50 %.1f ms, p99 %.1f ms per batch, "
+                "%lld positions computed for %lld pair tokens\n",
+                shape.name.c_str(), shared ? " (shared prefix)" : "", lens.size() / secs, tokens / secs,
+                bench::percentile(ms, 0.5), bench::percentile(ms, 0.99), static_cast<long long>(slots),
+                static_cast<long long>(tokens));
     std::cout << j.dump() << std::endl;
     return 0;
   } catch (const std::exception& e) {

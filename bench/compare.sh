@@ -4,6 +4,7 @@
 # and peak memory, against the reference run two ways:
 #   default: as a user runs it (glibc malloc, OpenBLAS kernel auto-detection, AVX2 ATen dispatch)
 #   tuned:   the same allocator (tcmalloc), OPENBLAS_CORETYPE and ATEN_CPU_CAPABILITY as rmkit
+# rmkit runs its default paths: length-grouped batches and the shared prompt (train and score).
 # Both use the same thread count. The last line is one JSON object per shape (a list when several).
 #
 #   bench/compare.sh [BUILD_DIR]      env: SHAPES="small base" RUNS=5 THREADS=2
@@ -26,7 +27,7 @@ for shape in $SHAPES; do
   B=$(pairs_for "$shape"); S=$(steps_for "$shape")
   for run in $(seq 1 "$RUNS"); do
     "$BUILD/bench_train" --shape "$shape" --pairs-per-step "$B" --steps "$S" --threads "$THREADS" \
-      --seed "$run" --plan-out "$TMP/train_$shape.json" | tail -1 > "$TMP/rm_train_${shape}_$run.json"
+      --seed "$run" --shared-prefix --plan-out "$TMP/train_$shape.json" | tail -1 > "$TMP/rm_train_${shape}_$run.json"
     env -u OPENBLAS_CORETYPE -u ATEN_CPU_CAPABILITY RMKIT_NO_CPU_ENV=1 \
       $PY "$REF" "$TMP/train_$shape.json" --threads "$THREADS" > "$TMP/ref_default_train_${shape}_$run.json"
     env LD_PRELOAD="$TCMALLOC" OPENBLAS_CORETYPE=SkylakeX ATEN_CPU_CAPABILITY=avx512 \
@@ -57,11 +58,13 @@ for s in shapes:
             ("train peak RSS MB", rt, rtu, rd, "peak_rss_mb"), ("score pairs/s", st, stu, sd, "pairs_per_s")]
     for name, a, t, d, k in rows:
         print(f"{s:6} {name:24} {med(a,k):10.2f} {med(t,k):10.2f} {med(d,k):11.2f} {ratios(a,t,k):11.2f} {ratios(a,d,k):13.2f}")
-    print(f"{s:6} {'MFU (vs in-run mm peak)':24} {med(rt,'mfu'):10.3f}   padding rmkit {med(rt,'padding_fraction'):.3f}")
+    print(f"{s:6} {'MFU (vs in-run mm peak)':24} {med(rt,'mfu'):10.3f}   executed-FLOP MFU {med(rt,'mfu_executed'):.3f}, "
+          f"physical-peak fraction {med(rt,'fraction_of_physical_fma_peak'):.3f}, padding rmkit {med(rt,'padding_fraction'):.3f}")
     out.append({"shape": s,
                 "train_pairs_per_s_ratio": ratios(rt, rtu, "pairs_per_s"),
                 "score_pairs_per_s_ratio": ratios(st, stu, "pairs_per_s"),
                 "mfu": med(rt, "mfu"),
+                "mfu_executed": med(rt, "mfu_executed"),
                 "peak_rss_ratio": ratios(rt, rtu, "peak_rss_mb"),
                 "train_pairs_per_s_ratio_vs_default": ratios(rt, rd, "pairs_per_s"),
                 "score_pairs_per_s_ratio_vs_default": ratios(st, sd, "pairs_per_s"),

@@ -19,10 +19,15 @@ inline std::string asset(const std::string& rel) { return rmkit::asset_path(rel)
 // A fresh empty directory under the build tree's temp area, removed by the caller if wanted.
 std::string temp_dir(const std::string& tag);
 
-// Path of the built rmkit binary (RMKIT_BIN env set by CTest, else ./rmkit).
+// Path of the built rmkit binary: RMKIT_BIN from the environment, else the path CMake compiled in
+// (RMKIT_BIN_DEFAULT), else ./rmkit.
 inline std::string rmkit_bin() {
-  const char* b = std::getenv("RMKIT_BIN");
-  return b ? b : "./rmkit";
+  if (const char* b = std::getenv("RMKIT_BIN")) return b;
+#ifdef RMKIT_BIN_DEFAULT
+  return RMKIT_BIN_DEFAULT;
+#else
+  return "./rmkit";
+#endif
 }
 
 struct CmdResult {

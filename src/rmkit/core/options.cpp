@@ -5,6 +5,7 @@
 
 #include "rmkit/core/error.h"
 #include "rmkit/core/file_io.h"
+#include "rmkit/core/toml_lite.h"
 
 namespace rmkit {
 namespace {
@@ -97,10 +98,19 @@ Options Options::parse(const std::vector<std::string>& args, const std::vector<O
   // config file first, then command line overrides it
   if (!config_path.empty()) {
     nlohmann::json cfg;
-    try {
-      cfg = nlohmann::json::parse(read_file(config_path));
-    } catch (const nlohmann::json::exception& e) {
-      throw UsageError(config_path + ": invalid JSON: " + e.what());
+    const bool toml = config_path.size() > 5 && config_path.compare(config_path.size() - 5, 5, ".toml") == 0;
+    if (toml) {
+      try {
+        cfg = parse_toml_flat(read_file(config_path), config_path);
+      } catch (const FormatError& e) {
+        throw UsageError(e.what());
+      }
+    } else {
+      try {
+        cfg = nlohmann::json::parse(read_file(config_path));
+      } catch (const nlohmann::json::exception& e) {
+        throw UsageError(config_path + ": invalid JSON: " + e.what());
+      }
     }
     if (!cfg.is_object()) throw UsageError(config_path + ": expected a JSON object of option keys");
     for (auto it = cfg.begin(); it != cfg.end(); ++it) {
@@ -190,7 +200,7 @@ std::string Options::help_text(const std::string& command, const std::string& su
     else if (!s.default_value.empty() && s.kind != OptKind::Flag) os << " [default: " << s.default_value << "]";
     os << "\n";
   }
-  os << "  --config FILE.json             read option values from a JSON object (same keys)\n";
+  os << "  --config FILE.json|FILE.toml   read option values from a JSON object or flat TOML (same keys)\n";
   os << "  -h, --help                     show this help\n";
   return os.str();
 }
