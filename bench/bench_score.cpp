@@ -10,11 +10,13 @@
 
 #include "bench_common.h"
 #include "rmkit/core/cpu_env.h"
+#include "rmkit/core/error.h"
 #include "rmkit/core/options.h"
 #include "rmkit/data/batching.h"
 #include "rmkit/model/registry.h"
 #include "rmkit/model/runtime.h"
 #include "rmkit/train/autocast.h"
+#include "rmkit/train/batch.h"
 #include "rmkit/train/prefix_forward.h"
 #include "rmkit/train/reward_model.h"
 
@@ -32,7 +34,7 @@ int main(int argc, char** argv) {
         {"threads", OptKind::Int, "0", "intra-op threads (0 = physical cores)"},
         {"bf16", OptKind::Flag, "", "bf16 CPU autocast"},
         {"sort", OptKind::String, "length", "length (sorted batches, as rmkit score) | none (plan order)"},
-        {"shared-prefix", OptKind::String, "on", "on (as rmkit score: each prompt once, both replies on its KV cache) | off (2 full sequences per pair)"},
+        {"shared-prefix", OptKind::String, "auto", "auto (as rmkit score: each prompt once, both replies on its KV cache, in the batches where that computes less) | on | off"},
         {"plan-out", OptKind::String, "", "write the plan JSON for the PyTorch reference"},
     };
     std::vector<std::string> args(argv + 1, argv + argc);
@@ -56,7 +58,10 @@ int main(int argc, char** argv) {
       write_file_atomic(o.str("plan-out"),
                         nlohmann::json{{"shape", bench::shape_json(shape)}, {"seed", o.integer("seed")}, {"batches", batches}}.dump());
     }
-    const bool shared = o.str("shared-prefix") == "on";
+    const std::string sp = o.str("shared-prefix");
+    if (sp != "auto" && sp != "on" && sp != "off") throw UsageError("--shared-prefix: expected auto, on or off");
+    const bool shared = sp != "off";
+    int64_t shared_batches = 0;
     torch::manual_seed(o.integer("seed"));
     train::RewardModel rm(model::create_model(bench::config_for(shape)), train::HeadConfig());
     rm->eval();
@@ -66,6 +71,7 @@ int main(int argc, char** argv) {
       return std::vector<int32_t>(t.data_ptr<int64_t>(), t.data_ptr<int64_t>() + n);
     };
     struct Prepared {
+      bool shared = false;
       torch::Tensor ids, mask;    // unshared: [2B, T]
       train::PrefixBatch prefix;  // shared
       int64_t tokens, slots;      // real tokens of the pairs (prompt twice); positions computed
@@ -96,7 +102,20 @@ int main(int argc, char** argv) {
           p.tokens += lens[i].len_c() + lens[i].len_r();
         }
         p.prefix = train::collate_prefix_pairs(pr, c, r, 0);
-        p.slots = p.prefix.slots;
+        if (sp == "on" || train::shared_layout_is_cheaper(p.prefix, shape.hidden)) {
+          p.shared = true;
+          p.slots = p.prefix.slots;
+          ++shared_batches;
+        } else {  // joint layout: chosen rows then rejected rows, right-padded
+          std::vector<const std::vector<int32_t>*> ps, rs;
+          for (auto& x : pr) ps.push_back(&x);
+          for (auto& x : pr) ps.push_back(&x);
+          for (auto& x : c) rs.push_back(&x);
+          for (auto& x : r) rs.push_back(&x);
+          torch::Tensor resp;
+          train::pad_sequences(ps, rs, 0, &p.ids, &p.mask, &resp);
+          p.slots = p.ids.numel();
+        }
         prepared.push_back(std::move(p));
       }
     } else {
@@ -135,7 +154,7 @@ int main(int argc, char** argv) {
     c10::InferenceMode guard;
     train::CpuAutocast ac(o.flag("bf16"));
     auto forward = [&](const Prepared& p) {
-      return shared ? train::prefix_shared_forward(*rm, p.prefix).all.rewards : rm->forward(p.ids, p.mask).rewards;
+      return p.shared ? train::prefix_shared_forward(*rm, p.prefix).all.rewards : rm->forward(p.ids, p.mask).rewards;
     };
     forward(prepared[0]);  // warm-up
     std::vector<double> ms;
@@ -154,11 +173,11 @@ int main(int argc, char** argv) {
                         {"dtype", o.flag("bf16") ? "bf16-autocast" : "fp32"}, {"threads", at::get_num_threads()},
                         {"pairs_per_s", lens.size() / secs}, {"tokens_per_s", tokens / secs},
                         {"p50_ms", bench::percentile(ms, 0.5)}, {"p99_ms", bench::percentile(ms, 0.99)},
-                        {"shared_prefix", shared}, {"slots", slots}, {"peak_rss_mb", bench::peak_rss_mb()},
+                        {"shared_prefix", sp}, {"shared_batches", shared_batches}, {"slots", slots}, {"peak_rss_mb", bench::peak_rss_mb()},
                         {"batches", static_cast<int64_t>(ms.size())}};
     std::printf("bench_score %s%s: %.2f pairs/s, %.0f tok/s (pair tokens), p50 %.1f ms, p99 %.1f ms per batch, "
                 "%lld positions computed for %lld pair tokens\n",
-                shape.name.c_str(), shared ? " (shared prefix)" : "", lens.size() / secs, tokens / secs,
+                shape.name.c_str(), shared ? " (shared prefix where cheaper)" : "", lens.size() / secs, tokens / secs,
                 bench::percentile(ms, 0.5), bench::percentile(ms, 0.99), static_cast<long long>(slots),
                 static_cast<long long>(tokens));
     std::cout << j.dump() << std::endl;

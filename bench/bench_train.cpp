@@ -29,6 +29,7 @@ namespace {
 
 struct Batch {
   torch::Tensor c_ids, c_mask, r_ids, r_mask;
+  bool shared = false;
   train::PrefixBatch prefix;  // --shared-prefix: the prompt runs once for both replies
   int64_t real_tokens = 0, slots = 0, pairs = 0;
   int64_t computed_tokens = 0;  // real tokens the forward computes (shared: each prompt once)
@@ -56,6 +57,7 @@ Batch make_prefix_batch(const std::vector<bench::PairLen>& lens, const std::vect
     b.computed_flops += bench::shared_pair_flops(s, lens[i].prompt, lens[i].chosen, lens[i].rejected, true);
   }
   b.prefix = train::collate_prefix_pairs(p, c, r, 0);
+  b.shared = true;
   b.slots = b.prefix.slots;
   b.computed_tokens = b.prefix.real_tokens;
   b.pairs = static_cast<int64_t>(idx.size());
@@ -163,14 +165,24 @@ int main(int argc, char** argv) {
     auto gen = torch::make_generator<at::CPUGeneratorImpl>(o.integer("seed"));
     std::vector<Batch> prepared;
     const bool shared = o.flag("shared-prefix");
-    for (const auto& b : batches)
-      prepared.push_back(shared ? make_prefix_batch(lens, b, shape, gen) : make_batch(lens, b, shape, true, gen));
+    int64_t shared_batches = 0;
+    for (const auto& b : batches) {
+      // as the trainer does: the shared layout only in the batches where it computes less
+      Batch pb;
+      if (shared) pb = make_prefix_batch(lens, b, shape, gen);
+      if (shared && train::shared_layout_is_cheaper(pb.prefix, shape.hidden)) {
+        prepared.push_back(std::move(pb));
+        ++shared_batches;
+      } else {
+        prepared.push_back(make_batch(lens, b, shape, true, gen));
+      }
+    }
 
     auto step = [&](const Batch& b) {
       torch::Tensor loss;
       {
         train::CpuAutocast ac(bf16);
-        train::PairOutput out = shared ? train::prefix_shared_forward(*rm, b.prefix)
+        train::PairOutput out = b.shared ? train::prefix_shared_forward(*rm, b.prefix)
                                        : rm->forward_pair(b.c_ids, b.c_mask, b.r_ids, b.r_mask);
         loss = -torch::log_sigmoid(out.chosen.to(torch::kFloat) - out.rejected.to(torch::kFloat)).mean();
       }
@@ -211,7 +223,7 @@ int main(int argc, char** argv) {
                         {"executed_gflops_per_s", computed_flops / secs / 1e9},
                         {"mfu_executed", computed_flops / secs / 1e9 / peak},
                         {"peak_rss_mb", bench::peak_rss_mb()}, {"grouping", o.str("grouping")},
-                        {"shared_prefix", shared}, {"computed_tokens", computed}, {"slots", slots}};
+                        {"shared_prefix", shared}, {"shared_batches", shared_batches}, {"computed_tokens", computed}, {"slots", slots}};
     j["activation_checkpointing"] = o.flag("checkpointing");
     j["fixed_len"] = fixed_len;
     std::printf("bench_train %s %s: %.1f ms/step, %.2f pairs/s, %.0f tok/s (real), padding %.1f%%, "

@@ -53,9 +53,11 @@ int run_train(const Options& o) {
   t.max_steps = o.integer("max-steps");
   t.seed = static_cast<uint64_t>(o.integer("seed"));
   t.bf16 = o.flag("bf16");
-  t.shared_prefix = o.str("shared-prefix") == "on";
-  if (o.str("shared-prefix") != "on" && o.str("shared-prefix") != "off")
-    throw UsageError("--shared-prefix: expected on or off, got '" + o.str("shared-prefix") + "'");
+  const std::string sp = o.str("shared-prefix");
+  if (sp != "auto" && sp != "on" && sp != "off")
+    throw UsageError("--shared-prefix: expected auto, on or off, got '" + sp + "'");
+  t.shared_prefix = sp != "off";
+  t.shared_prefix_always = sp == "on";
   t.grad_checkpointing = o.flag("grad-checkpointing");
   t.loss = o.str("loss");
   train::parse_loss_spec(t.loss);  // fail fast on a bad spec, before loading anything
@@ -142,7 +144,7 @@ CommandRegistrar reg({
         {"seed", OptKind::Int, "42", "seed: split, batch order, head init, dropout"},
         {"threads", OptKind::Int, "0", "CPU threads (0 = physical cores)"},
         {"bf16", OptKind::Flag, "false", "bfloat16 autocast on CPU"},
-        {"shared-prefix", OptKind::String, "on", "on | off: run each prompt once for both replies (same loss and gradients)"},
+        {"shared-prefix", OptKind::String, "auto", "auto (per batch, when it computes less) | on | off: run each prompt once for both replies (same loss and gradients)"},
         {"grad-checkpointing", OptKind::Flag, "false", "recompute each block's activations in backward (less memory, more time)"},
         // losses
         {"loss", OptKind::String, "bt", "loss spec name[:weight],... (bt, bt-margin, center, margin-mse, soft-bce, regression, dpo, ipo, hinge, simpo, sft, kl)"},

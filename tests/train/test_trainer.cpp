@@ -254,6 +254,7 @@ TEST(Trainer, SharedPrefixAndCheckpointingReproduceThePlainRun) {
     o.loss = "bt:1,dpo:0.2,sft:0.1,kl:0.5";
     o.teacher_model = o.model;
     o.shared_prefix = shared;
+    o.shared_prefix_always = shared;
     o.grad_checkpointing = ckpt;
     Trainer t(o);
     t.set_logger(quiet);

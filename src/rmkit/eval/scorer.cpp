@@ -10,6 +10,7 @@
 #include "rmkit/data/encode.h"
 #include "rmkit/train/autocast.h"
 #include "rmkit/train/logprobs.h"
+#include "rmkit/train/batch.h"
 #include "rmkit/train/prefix_forward.h"
 
 namespace rmkit::eval {
@@ -124,7 +125,7 @@ PairRewards score_pairs(train::RewardModelImpl& rm, const text::Tokenizer& tok,
                         const text::ChatTemplate& tmpl, const std::vector<data::PrefPair>& pairs,
                         const ScoreOptions& opts) {
   // Prefix sharing (train/prefix_forward.h): each pair's prompt runs once and both replies attend
-  // to its cached keys/values. Pairs are sorted by length (longest first) into batches of
+  // to its cached keys/values, in the batches where that computes less. Pairs are sorted by length (longest first) into batches of
   // batch_size / 2 pairs (= batch_size sequences) and about max_tokens padded tokens.
   PairRewards r;
   data::EncodeStats st;
@@ -155,9 +156,22 @@ PairRewards score_pairs(train::RewardModelImpl& rm, const text::Tokenizer& tok,
       c.push_back(&enc[i].chosen_ids);
       rj.push_back(&enc[i].rejected_ids);
     }
-    auto out = train::prefix_shared_forward(rm, train::collate_prefix_pairs(p, c, rj, pad));
-    auto cv = out.chosen.to(torch::kDouble).contiguous();
-    auto rv = out.rejected.to(torch::kDouble).contiguous();
+    // the joint right-padded layout when sharing would compute more (short prompts, uneven replies)
+    auto pb = train::collate_prefix_pairs(p, c, rj, pad);
+    torch::Tensor rewards;  // [2B]: chosen rows, then rejected rows
+    if (train::shared_layout_is_cheaper(pb, rm.backbone().config().hidden_size)) {
+      rewards = train::prefix_shared_forward(rm, pb).all.rewards;
+    } else {
+      std::vector<const std::vector<int32_t>*> prompts(p), replies(c);
+      prompts.insert(prompts.end(), p.begin(), p.end());
+      replies.insert(replies.end(), rj.begin(), rj.end());
+      torch::Tensor ids, mask, resp;
+      train::pad_sequences(prompts, replies, pad, &ids, &mask, &resp);
+      rewards = rm.forward(ids, mask).rewards;
+    }
+    const int64_t nb = static_cast<int64_t>(b.size());
+    auto cv = rewards.slice(0, 0, nb).to(torch::kDouble).contiguous();
+    auto rv = rewards.slice(0, nb, 2 * nb).to(torch::kDouble).contiguous();
     auto ca = cv.accessor<double, 1>();
     auto ra = rv.accessor<double, 1>();
     for (size_t j = 0; j < b.size(); ++j) {

@@ -28,9 +28,10 @@ void pad_sequences(const std::vector<const std::vector<int32_t>*>& prompts,
 }
 
 PairBatch collate_pairs(const std::vector<EncodedExample>& examples, const std::vector<size_t>& idx,
-                        int64_t pad_id, bool with_teacher, bool shared_prefix) {
+                        int64_t pad_id, bool with_teacher, bool shared_prefix, int64_t hidden_size) {
   PairBatch b;
   b.B = static_cast<int64_t>(idx.size());
+  PrefixBatch pb;
   if (shared_prefix) {
     std::vector<const std::vector<int32_t>*> p, c, r;
     for (size_t i : idx) {
@@ -38,8 +39,12 @@ PairBatch collate_pairs(const std::vector<EncodedExample>& examples, const std::
       c.push_back(&examples[i].chosen);
       r.push_back(&examples[i].rejected);
     }
+    pb = collate_prefix_pairs(p, c, r, pad_id);
+    shared_prefix = hidden_size <= 0 || shared_layout_is_cheaper(pb, hidden_size);
+  }
+  if (shared_prefix) {
     b.shared = true;
-    b.prefix = collate_prefix_pairs(p, c, r, pad_id);
+    b.prefix = std::move(pb);
     b.real_tokens = b.prefix.unshared_real_tokens;
     b.computed_tokens = b.prefix.real_tokens;
     b.slots = b.prefix.slots;

@@ -5,7 +5,8 @@
 // to the longest row T (mask 0 on pads). response_mask marks the reply tokens (what DPO/SFT/KL
 // count); the reward is read at the last mask-1 token.
 // With shared_prefix the pair tensors are a PrefixBatch instead (prefix_forward.h: each prompt
-// runs once, both replies attend to its cached keys/values); ids/mask/response_mask stay undefined.
+// runs once, both replies attend to its cached keys/values) when that layout is cheaper for the
+// batch (shared_layout_is_cheaper); ids/mask/response_mask then stay undefined.
 #pragma once
 #include <torch/torch.h>
 
@@ -54,7 +55,8 @@ struct PairBatch {
 
 // Collates examples[idx[i]] (pad_id fills padding; its value never matters as the mask hides it).
 PairBatch collate_pairs(const std::vector<EncodedExample>& examples, const std::vector<size_t>& idx,
-                        int64_t pad_id, bool with_teacher = false, bool shared_prefix = false);
+                        int64_t pad_id, bool with_teacher = false, bool shared_prefix = false,
+                        int64_t hidden_size = 0);
 
 // Right-padded [N, T] ids/mask/response mask from (prompt, reply) pieces.
 void pad_sequences(const std::vector<const std::vector<int32_t>*>& prompts,

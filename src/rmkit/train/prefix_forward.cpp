@@ -30,6 +30,7 @@ PrefixBatch collate_prefix_pairs(const std::vector<const std::vector<int32_t>*>&
   b.R = std::max<int64_t>(R, 1);  // the reply pass needs one column even when every reply is empty
   b.slots = B * b.P + 2 * B * R;
   b.unshared_slots = 2 * B * longest_full;
+  b.unshared_T = longest_full;
 
   const auto L = torch::kLong;
   b.prompt_ids = torch::full({B, b.P}, pad_id, L);  // [B, P]
@@ -75,6 +76,14 @@ PrefixBatch collate_prefix_pairs(const std::vector<std::vector<int32_t>>& prompt
     return out;
   };
   return collate_prefix_pairs(ptrs(prompts), ptrs(chosen), ptrs(rejected), pad_id);
+}
+
+bool shared_layout_is_cheaper(const PrefixBatch& b, int64_t hidden) {
+  const double B = static_cast<double>(b.B), P = static_cast<double>(b.P), R = static_cast<double>(b.R);
+  const double T = static_cast<double>(b.unshared_T), d = static_cast<double>(hidden);
+  const double shared = 6 * d * (B * P + 2 * B * R) + B * P * P + 2 * B * R * (P + R);
+  const double unshared = 6 * d * (2 * B * T) + 2 * B * T * T;
+  return shared < unshared;
 }
 
 PrefixHidden prefix_shared_hidden(model::CausalLMImpl& lm, const PrefixBatch& b) {

@@ -41,6 +41,7 @@ struct PrefixBatch {
   // Token accounting. real: non-pad tokens the forward computes; slots: tensor positions computed.
   int64_t real_tokens = 0, slots = 0;                    // shared: sum(P_i + C_i + R_i); B*P + 2B*R
   int64_t unshared_real_tokens = 0, unshared_slots = 0;  // sum(2P_i + C_i + R_i); 2B * max(P_i + len)
+  int64_t unshared_T = 0;                                // max(P_i + len)
 };
 
 // Collates B pairs (pointers must stay valid during the call; ids are copied).
@@ -50,6 +51,15 @@ PrefixBatch collate_prefix_pairs(const std::vector<const std::vector<int32_t>*>&
 PrefixBatch collate_prefix_pairs(const std::vector<std::vector<int32_t>>& prompts,
                                  const std::vector<std::vector<int32_t>>& chosen,
                                  const std::vector<std::vector<int32_t>>& rejected, int64_t pad_id);
+
+// Whether the shared layout computes less than the joint right-padded layout (2B rows of the
+// longest prompt+reply) for this batch. Cost = 6·hidden·positions + attention score entries
+// (dense work ≈ 24·hidden² FLOPs per position per layer, attention ≈ 4·hidden per entry):
+//   shared:   positions B·P + 2B·R,  entries B·P² + 2B·R·(P+R)
+//   unshared: positions 2B·T,        entries 2B·T²
+// Sharing saves the second copy of each prompt but pads prompts and replies separately, so with
+// short prompts and uneven replies it can cost more (RMB pairs: prompts are ~1/3 of a sequence).
+bool shared_layout_is_cheaper(const PrefixBatch& b, int64_t hidden);
 
 // Backbone-level pass (any CausalLM: reward models, DPO policy/reference).
 struct PrefixHidden {

@@ -27,6 +27,7 @@ nlohmann::json TrainerOptions::to_json() const {
           {"weight_decay", weight_decay}, {"beta1", beta1}, {"beta2", beta2},
           {"adam_eps", adam_eps}, {"max_grad_norm", max_grad_norm}, {"epochs", epochs},
           {"max_steps", max_steps}, {"seed", seed}, {"bf16", bf16}, {"shared_prefix", shared_prefix},
+          {"shared_prefix_always", shared_prefix_always},
           {"grad_checkpointing", grad_checkpointing}, {"loss", loss},
           {"loss_schedule", loss_schedule}, {"beta", beta}, {"kl_temperature", kl_temperature},
           {"simpo_beta", simpo_beta}, {"simpo_gamma", simpo_gamma},

@@ -56,6 +56,8 @@ struct TrainerOptions {
   uint64_t seed = 42;
   bool bf16 = false;             // CPU autocast to bfloat16
   bool shared_prefix = true;     // run each prompt once for both replies (train/prefix_forward.h)
+                                 // in the batches where that computes less (shared_layout_is_cheaper)
+  bool shared_prefix_always = false;  // ... in every batch, cheaper or not
   bool grad_checkpointing = false;  // recompute each block's activations in backward (less memory)
 
   // losses

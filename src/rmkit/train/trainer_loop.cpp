@@ -163,7 +163,7 @@ EvalResult Trainer::Impl::evaluate(const std::vector<EncodedExample>& set,
   StepStats st;
   auto batches = data::sequential_batches(lengths, static_cast<size_t>(o.batch_size));
   for (const auto& idx : batches) {
-    PairBatch b = collate_pairs(set, idx, pad_id, false, o.shared_prefix);
+    PairBatch b = collate_pairs(set, idx, pad_id, false, o.shared_prefix, o.shared_prefix_always ? 0 : cfg.hidden_size);
     auto rewards = b.shared ? prefix_shared_forward(*rm, b.prefix).all.rewards : rm->forward(b.ids, b.mask).rewards;
     add_reward_stats(rewards.slice(0, 0, b.B), rewards.slice(0, b.B, 2 * b.B), &st);
   }
@@ -276,7 +276,7 @@ TrainResult Trainer::Impl::train() {
         cached_epoch = epoch;
       }
       PairBatch b = collate_pairs(train_set, epoch_batches[static_cast<size_t>(bi)], pad_id, need_sft,
-                                  o.shared_prefix);
+                                  o.shared_prefix, o.shared_prefix_always ? 0 : cfg.hidden_size);
       torch::Tensor total = micro_step(b, active, &st);
       if (o.inject_nan_at_step == step + 1) total = total * std::numeric_limits<double>::quiet_NaN();
       double v = total.item<double>();
