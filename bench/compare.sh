@@ -26,13 +26,13 @@ pairs_for() { case $1 in base) echo "4";; *) echo "8";; esac; }
 for shape in $SHAPES; do
   B=$(pairs_for "$shape"); S=$(steps_for "$shape")
   for run in $(seq 1 "$RUNS"); do
-    "$BUILD/bench_train" --shape "$shape" --pairs-per-step "$B" --steps "$S" --threads "$THREADS" \
+    "$BUILD/bench/bench_train" --shape "$shape" --pairs-per-step "$B" --steps "$S" --threads "$THREADS" \
       --seed "$run" --shared-prefix --plan-out "$TMP/train_$shape.json" | tail -1 > "$TMP/rm_train_${shape}_$run.json"
     env -u OPENBLAS_CORETYPE -u ATEN_CPU_CAPABILITY RMKIT_NO_CPU_ENV=1 \
       $PY "$REF" "$TMP/train_$shape.json" --threads "$THREADS" > "$TMP/ref_default_train_${shape}_$run.json"
     env LD_PRELOAD="$TCMALLOC" OPENBLAS_CORETYPE=SkylakeX ATEN_CPU_CAPABILITY=avx512 \
       $PY "$REF" "$TMP/train_$shape.json" --threads "$THREADS" > "$TMP/ref_tuned_train_${shape}_$run.json"
-    "$BUILD/bench_score" --shape "$shape" --pairs $((B * S * 2)) --batch-pairs "$B" --threads "$THREADS" \
+    "$BUILD/bench/bench_score" --shape "$shape" --pairs $((B * S * 2)) --batch-pairs "$B" --threads "$THREADS" \
       --seed "$run" --plan-out "$TMP/score_$shape.json" | tail -1 > "$TMP/rm_score_${shape}_$run.json"
     env LD_PRELOAD="$TCMALLOC" OPENBLAS_CORETYPE=SkylakeX ATEN_CPU_CAPABILITY=avx512 \
       $PY "$REF" "$TMP/score_$shape.json" --threads "$THREADS" --mode score > "$TMP/ref_tuned_score_${shape}_$run.json"
