@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <random>
 
@@ -108,7 +109,7 @@ struct Outcome {
   double seconds;
 };
 
-Outcome train_on_corruptions(const std::string& tag, const std::string& loss) {
+Outcome train_on_corruptions(const std::string& tag, const std::string& loss, bool bf16 = false) {
   rmkit::model::configure_runtime(0);
   std::string dir = rmkit::testing::temp_dir("e2e_" + tag);
   auto [train, val] = build_corruption_data(dir, 800, 200);
@@ -127,6 +128,7 @@ Outcome train_on_corruptions(const std::string& tag, const std::string& loss) {
   o.eval_every = 125;
   o.loss = loss;
   o.progress = "off";
+  o.bf16 = bf16;
   Trainer t(o);
   t.set_logger([](const std::string&) {});
   auto start = std::chrono::steady_clock::now();
@@ -153,6 +155,16 @@ TEST(E2ELearnability, BtPlusDpoLearnsCorruptions) {
 TEST(E2ELearnability, MarginMseLearnsCorruptions) {
   RMKIT_REQUIRE_ASSET(rmkit::testing::asset("models/stories260K/stories260K.bin"));
   EXPECT_GE(train_on_corruptions("margin_mse", "margin-mse").accuracy, 0.90);
+}
+
+// bf16 CPU autocast must learn the same task as fp32: held-out accuracy within 1 point (the
+// performance issue's condition for using bf16), and both above the learnability bar.
+TEST(E2ELearnability, Bf16AutocastMatchesFp32Accuracy) {
+  RMKIT_REQUIRE_ASSET(rmkit::testing::asset("models/stories260K/stories260K.bin"));
+  double fp32 = train_on_corruptions("bt_fp32", "bt").accuracy;
+  double bf16 = train_on_corruptions("bt_bf16", "bt", true).accuracy;
+  EXPECT_GE(bf16, 0.90);
+  EXPECT_LE(std::abs(bf16 - fp32), 0.01 + 1e-9) << "fp32 " << fp32 << " vs bf16 " << bf16;
 }
 
 }  // namespace
