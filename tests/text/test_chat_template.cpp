@@ -88,6 +88,9 @@ TEST(ChatTemplate, ChatmlLlama2MistralGemmaPlainCustom) {
   EXPECT_EQ(custom.render_prompt({{"user", "say {role}"}}), "<|user|>\nsay {role}</s>\n<|assistant|>\n");
   EXPECT_EQ(custom.render_response("ok"), "ok</s>\n");
   EXPECT_THROW(ChatTemplate::from_string("<|{role}|>"), rmkit::ConfigError);
+  // spec() is what rmkit.json stores: the format for custom templates, the name otherwise
+  EXPECT_EQ(custom.spec(), "<|{role}|>\n{content}</s>\n");
+  EXPECT_EQ(ChatTemplate::named("gemma").spec(), "gemma");
 }
 
 TEST(ChatTemplate, ErrorsNameTheProblem) {

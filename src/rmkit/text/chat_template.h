@@ -45,6 +45,9 @@ class ChatTemplate {
   static const std::vector<std::string>& names();
 
   const std::string& name() const { return name_; }
+  // What resolve() takes to rebuild this template: the built-in name, or the custom format
+  // (saved in rmkit.json so scoring renders exactly what training rendered).
+  const std::string& spec() const { return kind_ == Kind::kCustom ? fmt_ : name_; }
   // The conversation followed by the generation prompt for the assistant's reply.
   std::string render_prompt(const Conversation& conv) const;
   // One assistant reply with its end-of-turn marker, such that

@@ -255,7 +255,7 @@ void Trainer::Impl::prepare() {
     freeze(teacher);
   }
   tmpl = pick_template(o.chat_template, cfg, *tok, log);
-  summary.chat_template = tmpl->name();
+  summary.chat_template = tmpl->spec();
 
   // 3. encode
   size_t trunc_train = 0, trunc_val = 0;
@@ -288,7 +288,7 @@ void Trainer::Impl::prepare() {
                 "data: %zu train / %zu validation pairs, %zu truncated to %lld tokens, padding %.1f%%, "
                 "chat template %s; %lld batches per epoch, %lld optimizer steps",
                 summary.train_pairs, summary.val_pairs, summary.truncated, static_cast<long long>(o.max_length),
-                100.0 * summary.padding_fraction, summary.chat_template.c_str(),
+                100.0 * summary.padding_fraction, tmpl->name().c_str(),
                 static_cast<long long>(batches_per_epoch), static_cast<long long>(total_steps));
   log(buf);
   prepared = true;
