@@ -117,10 +117,11 @@ text::ChatTemplate choose_template(const model::ModelConfig& cfg, const text::To
                                    const std::string& saved_name, const std::string& override_name) {
   if (!override_name.empty() && override_name != "auto")
     return text::ChatTemplate::resolve(override_name, cfg.model_type, tok);
-  // rmkit.json holds ChatTemplate::spec(): a built-in name or a custom format ("custom" alone,
-  // written before formats were saved, cannot be rebuilt: detect as for a plain checkpoint)
-  if (!saved_name.empty() && saved_name != "custom") return text::ChatTemplate::resolve(saved_name, cfg.model_type, tok);
-  return text::ChatTemplate::detect(cfg.model_type, tok);
+  // rmkit.json holds ChatTemplate::spec(): a built-in name or a custom format; resolve() detects
+  // when nothing was saved. "custom" alone, written before formats were saved, cannot be rebuilt:
+  // detect as for a plain checkpoint.
+  if (saved_name == "custom") return text::ChatTemplate::detect(cfg.model_type, tok);
+  return text::ChatTemplate::resolve(saved_name, cfg.model_type, tok);
 }
 
 PairRewards score_pairs(train::RewardModelImpl& rm, const text::Tokenizer& tok,
