@@ -34,7 +34,8 @@ int main(int argc, char** argv) {
         {"threads", OptKind::Int, "0", "intra-op threads (0 = physical cores)"},
         {"bf16", OptKind::Flag, "", "bf16 CPU autocast"},
         {"sort", OptKind::String, "length", "length (sorted batches, as rmkit score) | none (plan order)"},
-        {"shared-prefix", OptKind::String, "auto", "auto (as rmkit score: each prompt once, both replies on its KV cache, in the batches where that computes less) | on | off"},
+        {"shared-prefix", OptKind::String, "auto", "auto (as rmkit score: each prompt once for both replies; packed batches always, the KV-cache layout where it computes less) | on | off"},
+        {"packed", OptKind::String, "on", "on (one padding-free row per batch, as rmkit score) | off (prompt pass + KV-cache reply pass)"},
         {"plan-out", OptKind::String, "", "write the plan JSON for the PyTorch reference"},
     };
     std::vector<std::string> args(argv + 1, argv + argc);
@@ -61,6 +62,9 @@ int main(int argc, char** argv) {
     const std::string sp = o.str("shared-prefix");
     if (sp != "auto" && sp != "on" && sp != "off") throw UsageError("--shared-prefix: expected auto, on or off");
     const bool shared = sp != "off";
+    const std::string packed_opt = o.str("packed");
+    if (packed_opt != "on" && packed_opt != "off") throw UsageError("--packed: expected on or off, got '" + packed_opt + "'");
+    const bool packed = packed_opt == "on";
     int64_t shared_batches = 0;
     torch::manual_seed(o.integer("seed"));
     train::RewardModel rm(model::create_model(bench::config_for(shape)), train::HeadConfig());
@@ -101,7 +105,7 @@ int main(int argc, char** argv) {
           r.push_back(rand_ids(lens[i].rejected));
           p.tokens += lens[i].len_c() + lens[i].len_r();
         }
-        p.prefix = train::collate_prefix_pairs(pr, c, r, 0);
+        p.prefix = train::collate_prefix_pairs(pr, c, r, 0, packed);
         if (sp == "on" || train::shared_layout_is_cheaper(p.prefix, shape.hidden)) {
           p.shared = true;
           p.slots = p.prefix.slots;
@@ -173,7 +177,7 @@ int main(int argc, char** argv) {
                         {"dtype", o.flag("bf16") ? "bf16-autocast" : "fp32"}, {"threads", at::get_num_threads()},
                         {"pairs_per_s", lens.size() / secs}, {"tokens_per_s", tokens / secs},
                         {"p50_ms", bench::percentile(ms, 0.5)}, {"p99_ms", bench::percentile(ms, 0.99)},
-                        {"shared_prefix", sp}, {"shared_batches", shared_batches}, {"slots", slots}, {"peak_rss_mb", bench::peak_rss_mb()},
+                        {"shared_prefix", sp}, {"packed", shared && packed}, {"shared_batches", shared_batches}, {"slots", slots}, {"peak_rss_mb", bench::peak_rss_mb()},
                         {"batches", static_cast<int64_t>(ms.size())}};
     std::printf("bench_score %s%s: %.2f pairs/s, %.0f tok/s (pair tokens), p50 %.1f ms, p99 %.1f ms per batch, "
                 "%lld positions computed for %lld pair tokens\n",

@@ -41,7 +41,7 @@ struct Batch {
 // prefix_shared_forward. FLOPs and real tokens stay those of the unshared pair (the work the data
 // represents), so tokens/s and MFU compare across the two modes; computed_tokens is what ran.
 Batch make_prefix_batch(const std::vector<bench::PairLen>& lens, const std::vector<size_t>& idx,
-                        const bench::Shape& s, torch::Generator& gen) {
+                        const bench::Shape& s, bool packed, torch::Generator& gen) {
   Batch b;
   auto ids = [&](int64_t n) {
     auto t = torch::randint(1, s.vocab, {n}, gen, torch::kLong);
@@ -56,7 +56,7 @@ Batch make_prefix_batch(const std::vector<bench::PairLen>& lens, const std::vect
     b.flops += bench::seq_flops(s, lens[i].len_c(), true) + bench::seq_flops(s, lens[i].len_r(), true);
     b.computed_flops += bench::shared_pair_flops(s, lens[i].prompt, lens[i].chosen, lens[i].rejected, true);
   }
-  b.prefix = train::collate_prefix_pairs(p, c, r, 0);
+  b.prefix = train::collate_prefix_pairs(p, c, r, 0, packed);
   b.shared = true;
   b.slots = b.prefix.slots;
   b.computed_tokens = b.prefix.real_tokens;
@@ -110,6 +110,7 @@ int main(int argc, char** argv) {
         {"checkpointing", OptKind::Flag, "", "activation checkpointing (recompute each block in backward)"},
         {"fixed-len", OptKind::Int, "0", "> 0: every sequence exactly this many tokens, prompt 0 (no RMB sampling)"},
         {"shared-prefix", OptKind::Flag, "", "run each prompt once for both replies (prefix_shared_forward)"},
+        {"packed", OptKind::String, "on", "with --shared-prefix: on (one padding-free row per batch) | off (prompt pass + KV-cache reply pass)"},
     };
     std::vector<std::string> args(argv + 1, argv + argc);
     auto o = Options::parse(args, specs);
@@ -165,11 +166,14 @@ int main(int argc, char** argv) {
     auto gen = torch::make_generator<at::CPUGeneratorImpl>(o.integer("seed"));
     std::vector<Batch> prepared;
     const bool shared = o.flag("shared-prefix");
+    const std::string packed_opt = o.str("packed");
+    if (packed_opt != "on" && packed_opt != "off") throw UsageError("--packed: expected on or off, got '" + packed_opt + "'");
+    const bool packed = packed_opt == "on";
     int64_t shared_batches = 0;
     for (const auto& b : batches) {
       // as the trainer does: the shared layout only in the batches where it computes less
       Batch pb;
-      if (shared) pb = make_prefix_batch(lens, b, shape, gen);
+      if (shared) pb = make_prefix_batch(lens, b, shape, packed, gen);
       if (shared && train::shared_layout_is_cheaper(pb.prefix, shape.hidden)) {
         prepared.push_back(std::move(pb));
         ++shared_batches;
@@ -223,7 +227,7 @@ int main(int argc, char** argv) {
                         {"executed_gflops_per_s", computed_flops / secs / 1e9},
                         {"mfu_executed", computed_flops / secs / 1e9 / peak},
                         {"peak_rss_mb", bench::peak_rss_mb()}, {"grouping", o.str("grouping")},
-                        {"shared_prefix", shared}, {"shared_batches", shared_batches}, {"computed_tokens", computed}, {"slots", slots}};
+                        {"shared_prefix", shared}, {"packed", shared && packed}, {"shared_batches", shared_batches}, {"computed_tokens", computed}, {"slots", slots}};
     j["activation_checkpointing"] = o.flag("checkpointing");
     j["fixed_len"] = fixed_len;
     std::printf("bench_train %s %s: %.1f ms/step, %.2f pairs/s, %.0f tok/s (real), padding %.1f%%, "

@@ -131,8 +131,9 @@ PassResult run_unshared(RewardModelImpl& rm, const Pairs& p, double lm_weight) {
   return {out.chosen.detach(), out.rejected.detach(), logp.detach(), loss.item<double>(), take_grads(rm)};
 }
 
-PassResult run_shared(RewardModelImpl& rm, const Pairs& p, double lm_weight, int64_t pad_id) {
-  auto out = prefix_shared_forward(rm, p.prompt, p.chosen, p.rejected, pad_id);
+// packed: the padding-free single-row layout (default); else the prompt pass + KV-cache reply pass.
+PassResult run_shared(RewardModelImpl& rm, const Pairs& p, double lm_weight, int64_t pad_id, bool packed) {
+  auto out = prefix_shared_forward(rm, collate_prefix_pairs(p.prompt, p.chosen, p.rejected, pad_id, packed));
   auto logp = sequence_logprob_sum(rm.lm_logits(out.all.hidden), out.lm_ids, out.lm_response_mask);
   auto loss = -torch::log_sigmoid(out.chosen - out.rejected).mean() + lm_weight * logp.mean();
   loss.backward();
@@ -171,19 +172,59 @@ TEST(PrefixForward, CollateLayoutAndTokenCounts) {
   // hand counts: prompts 18, chosen 14, rejected 15; longest full sequence 7 + 5 = 12
   EXPECT_EQ(b.real_tokens, 18 + 14 + 15);
   EXPECT_EQ(b.unshared_real_tokens, 2 * 18 + 14 + 15);
-  EXPECT_EQ(b.slots, 5 * 7 + 10 * 7);
   EXPECT_EQ(b.unshared_slots, 10 * 12);
+  // packed (default): no padding at all
+  ASSERT_TRUE(b.packed);
+  EXPECT_EQ(b.slots, b.real_tokens);
+  EXPECT_EQ(b.packed_ids.sizes(), (std::vector<int64_t>{1, 47}));
+  // segments (hand-laid): pair 0 = [prompt 5 + chosen 4] at 0, rejected 7 at 9 with prefix [0, 5);
+  // pair 1 at 16 (4 tokens), rejected 2 at 20; pair 2 (empty chosen) = [prompt 7] at 22, rejected
+  // 5 at 29 with prefix [22, 29); pair 3 (empty rejected) = [prompt 3 + chosen 6] at 34 and no
+  // rejected segment; pair 4 = [2 + 1] at 43, rejected 1 at 46 with prefix [43, 45).
+  const auto& sg = b.layout.segments;
+  ASSERT_EQ(sg.size(), 9u);
+  auto seg = [](int64_t s, int64_t l, int64_t ps, int64_t pl) { return std::array<int64_t, 4>{s, l, ps, pl}; };
+  auto as = [](const model::PackedSegment& g) { return std::array<int64_t, 4>{g.start, g.length, g.prefix_start, g.prefix_length}; };
+  EXPECT_EQ(as(sg[0]), seg(0, 9, 0, 0));
+  EXPECT_EQ(as(sg[1]), seg(9, 7, 0, 5));
+  EXPECT_EQ(as(sg[3]), seg(20, 2, 16, 1));
+  EXPECT_EQ(as(sg[4]), seg(22, 7, 0, 0));
+  EXPECT_EQ(as(sg[5]), seg(29, 5, 22, 7));
+  EXPECT_EQ(as(sg[6]), seg(34, 9, 0, 0));
+  EXPECT_EQ(as(sg[7]), seg(43, 3, 0, 0));
+  EXPECT_EQ(as(sg[8]), seg(46, 1, 43, 2));
+  // positions restart per pair; a reply continues from its prompt's length
+  auto pos = b.layout.positions;
+  EXPECT_EQ(pos[9].item<int64_t>(), 5);    // first rejected token of pair 0
+  EXPECT_EQ(pos[29].item<int64_t>(), 7);   // first rejected token of pair 2
+  EXPECT_EQ(pos[22].item<int64_t>(), 0);   // prompt of pair 2
+  EXPECT_EQ(pos[42].item<int64_t>(), 8);   // last chosen token of pair 3
+  EXPECT_EQ(b.packed_ids[0][9].item<int64_t>(), p.rejected[0][0]);
+  // extended-reply view: rejected row of pair 0 = [prompt's last token 4, rejected tokens 9..15]
+  auto ext = b.ext_index.view({10, 8});
+  EXPECT_EQ(ext[5][0].item<int64_t>(), 4);
+  EXPECT_EQ(ext[5][1].item<int64_t>(), 9);
+  EXPECT_EQ(ext[5][7].item<int64_t>(), 15);
+  EXPECT_EQ(ext[0][5].item<int64_t>(), 47);  // past chosen 0's 4 tokens: the zero row N
+  // cached layout: padded prompt and reply tensors
+  auto c = collate_prefix_pairs(p.prompt, p.chosen, p.rejected, 47, /*packed=*/false);
+  EXPECT_FALSE(c.packed);
+  EXPECT_EQ(c.slots, 5 * 7 + 10 * 7);
+  EXPECT_EQ(c.real_tokens, b.real_tokens);
 }
 
 TEST(PrefixForward, LlamaRewardsLossAndGradientsEqualUnshared) {
   auto rm = make_rm(tiny_llama());
   auto p = make_pairs(kLens);
   PassResult ref = run_unshared(*rm, p, 0.0);
-  PassResult sh = run_shared(*rm, p, 0.0, /*pad_id=*/3);  // a pad id that is also a real token: the mask decides
-  expect_equal_runs(ref, sh, 1e-5);
-  // Gradients reach prompt-only embedding rows through the shared cache (and are not trivially 0).
-  auto emb = sh.grads.at("backbone.model.embed_tokens.weight");
-  EXPECT_GT(emb.slice(0, 1, 24).abs().sum().item<double>(), 1e-4);
+  for (bool packed : {true, false}) {
+    SCOPED_TRACE(packed ? "packed" : "cached");
+    PassResult sh = run_shared(*rm, p, 0.0, /*pad_id=*/3, packed);  // a pad id that is also a real token: the mask decides
+    expect_equal_runs(ref, sh, 1e-5);
+    // Gradients reach prompt-only embedding rows through the shared prompt (and are not trivially 0).
+    auto emb = sh.grads.at("backbone.model.embed_tokens.weight");
+    EXPECT_GT(emb.slice(0, 1, 24).abs().sum().item<double>(), 1e-4);
+  }
   EXPECT_NE(ref.chosen[0].item<double>(), ref.rejected[0].item<double>());
 }
 
@@ -191,30 +232,39 @@ TEST(PrefixForward, LlamaLmHeadTermsEqualUnshared) {
   auto rm = make_rm(tiny_llama());
   auto p = make_pairs(kLens);
   PassResult ref = run_unshared(*rm, p, 0.5);
-  PassResult sh = run_shared(*rm, p, 0.5, 0);
-  expect_equal_runs(ref, sh, 1e-5);
-  // the log-prob of a pair with an empty reply is exactly 0 in both layouts
-  EXPECT_EQ(sh.logp[2].item<double>(), 0.0);
-  EXPECT_EQ(sh.logp[5 + 3].item<double>(), 0.0);
+  for (bool packed : {true, false}) {
+    SCOPED_TRACE(packed ? "packed" : "cached");
+    PassResult sh = run_shared(*rm, p, 0.5, 0, packed);
+    expect_equal_runs(ref, sh, 1e-5);
+    // the log-prob of a pair with an empty reply is exactly 0 in every layout
+    EXPECT_EQ(sh.logp[2].item<double>(), 0.0);
+    EXPECT_EQ(sh.logp[5 + 3].item<double>(), 0.0);
+  }
 }
 
 TEST(PrefixForward, EmptyPromptRowsAndAllEmptyPrompts) {
   auto rm = make_rm(tiny_llama());
   // one empty prompt among others: its row is all left padding
   auto p = make_pairs({{0, 3, 4}, {4, 2, 5}, {2, 6, 1}});
-  expect_equal_runs(run_unshared(*rm, p, 0.5), run_shared(*rm, p, 0.5, 0), 1e-5);
   // no prompt at all: the prompt pass is skipped
   auto q = make_pairs({{0, 3, 4}, {0, 2, 5}});
-  expect_equal_runs(run_unshared(*rm, q, 0.5), run_shared(*rm, q, 0.5, 0), 1e-5);
+  for (bool packed : {true, false}) {
+    SCOPED_TRACE(packed ? "packed" : "cached");
+    expect_equal_runs(run_unshared(*rm, p, 0.5), run_shared(*rm, p, 0.5, 0, packed), 1e-5);
+    expect_equal_runs(run_unshared(*rm, q, 0.5), run_shared(*rm, q, 0.5, 0, packed), 1e-5);
+  }
 }
 
 TEST(PrefixForward, Gpt2RewardsLossAndGradientsEqualUnshared) {
   auto rm = make_rm(tiny_gpt2());
   auto p = make_pairs(kLens);
   PassResult ref = run_unshared(*rm, p, 0.5);
-  PassResult sh = run_shared(*rm, p, 0.5, 0);
-  expect_equal_runs(ref, sh, 1e-5);
-  EXPECT_GT(sh.grads.at("backbone.transformer.wpe.weight").abs().sum().item<double>(), 1e-4);
+  for (bool packed : {true, false}) {
+    SCOPED_TRACE(packed ? "packed" : "cached");
+    PassResult sh = run_shared(*rm, p, 0.5, 0, packed);
+    expect_equal_runs(ref, sh, 1e-5);
+    EXPECT_GT(sh.grads.at("backbone.transformer.wpe.weight").abs().sum().item<double>(), 1e-4);
+  }
 }
 
 TEST(PrefixForward, MlpHeadWithAttributesMatchesForward) {

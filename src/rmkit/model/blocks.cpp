@@ -102,10 +102,60 @@ torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos_in, co
 
 // ------------------------------------------------------------------------------------ attention
 
+namespace {
+// Context of a packed forward: validates the layout and builds each prefixed segment's mask.
+AttentionContext packed_attention_context(const ForwardInput& in, torch::ScalarType dtype) {
+  const auto& ids = in.input_ids;
+  const PackedLayout& pl = *in.packed;
+  if (ids.size(0) != 1) throw ShapeError("packed forward: input_ids must be [1, N], got " + shape_str(ids));
+  if (in.cache || in.attention_mask.defined() || in.position_ids.defined())
+    throw ShapeError("packed forward: cache, attention_mask and position_ids must be unset (the layout carries them)");
+  const int64_t N = ids.size(1);
+  if (!pl.positions.defined() || pl.positions.dim() != 1 || pl.positions.size(0) != N)
+    throw ShapeError("packed forward: positions must be [" + std::to_string(N) + "], got " +
+                     (pl.positions.defined() ? shape_str(pl.positions) : "undefined"));
+  AttentionContext ctx;
+  ctx.batch = 1;
+  ctx.steps = N;
+  ctx.packed = true;
+  ctx.segments = pl.segments;
+  const auto dev = ids.device();
+  ctx.positions = pl.positions.to(torch::TensorOptions().dtype(torch::kLong).device(dev)).view({1, N});
+  int64_t next = 0;
+  for (size_t i = 0; i < pl.segments.size(); ++i) {
+    const PackedSegment& g = pl.segments[i];
+    const std::string where = "packed forward: segment " + std::to_string(i) + " ";
+    if (g.start != next || g.length < 1)
+      throw ShapeError(where + "covers [" + std::to_string(g.start) + ", " + std::to_string(g.start + g.length) +
+                       "), expected to start at " + std::to_string(next) + " with length >= 1");
+    if (g.prefix_length < 0 || g.prefix_start < 0 || (g.prefix_length > 0 && g.prefix_start + g.prefix_length > g.start))
+      throw ShapeError(where + "has prefix [" + std::to_string(g.prefix_start) + ", " +
+                       std::to_string(g.prefix_start + g.prefix_length) + "), expected a range before its start " +
+                       std::to_string(g.start));
+    next = g.start + g.length;
+    torch::Tensor mask;
+    if (g.prefix_length > 0) {  // key j: the whole prefix, then causal over the segment itself
+      const auto lopt = torch::TensorOptions().dtype(torch::kLong).device(dev);
+      auto q_idx = torch::arange(g.length, lopt).view({1, 1, g.length, 1});
+      auto k_idx = torch::arange(g.prefix_length + g.length, lopt).view({1, 1, 1, g.prefix_length + g.length}) -
+                   g.prefix_length;
+      mask = torch::zeros({1, 1, g.length, g.prefix_length + g.length}, torch::TensorOptions().dtype(dtype).device(dev))
+                 .masked_fill(k_idx > q_idx, -std::numeric_limits<double>::infinity());
+    }
+    ctx.segment_masks.push_back(mask);
+  }
+  if (next != N)
+    throw ShapeError("packed forward: segments cover " + std::to_string(next) + " tokens, input_ids has " +
+                     std::to_string(N));
+  return ctx;
+}
+}  // namespace
+
 AttentionContext make_attention_context(const ForwardInput& in, torch::ScalarType dtype) {
   const auto& ids = in.input_ids;
   if (!ids.defined() || ids.dim() != 2)
     throw ShapeError("forward: input_ids must be [batch, seq], got " + (ids.defined() ? shape_str(ids) : "undefined"));
+  if (in.packed) return packed_attention_context(in, dtype);
   AttentionContext ctx;
   ctx.batch = ids.size(0);
   ctx.steps = ids.size(1);
@@ -155,6 +205,35 @@ AttentionContext make_attention_context(const ForwardInput& in, torch::ScalarTyp
   return ctx;
 }
 
+namespace {
+// q [1, H, N, D], k/v [1, H, N, D] (kv heads already repeated) -> [1, N, H*D]: one attention per
+// segment; a segment's keys are its prefix's, then its own.
+torch::Tensor attend_packed(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                            const AttentionContext& ctx) {
+  const int64_t H = q.size(1), N = q.size(2), D = q.size(3);
+  std::vector<torch::Tensor> ys;
+  ys.reserve(ctx.segments.size());
+  for (size_t i = 0; i < ctx.segments.size(); ++i) {
+    const PackedSegment& g = ctx.segments[i];
+    auto qs = q.narrow(2, g.start, g.length);  // [1, H, L, D]
+    torch::Tensor ks, vs;                       // [1, H, p + L, D]
+    if (g.prefix_length == 0) {
+      ks = k.narrow(2, g.start, g.length);
+      vs = v.narrow(2, g.start, g.length);
+    } else if (g.prefix_start + g.prefix_length == g.start) {  // prefix right before: one view
+      ks = k.narrow(2, g.prefix_start, g.prefix_length + g.length);
+      vs = v.narrow(2, g.prefix_start, g.prefix_length + g.length);
+    } else {
+      ks = torch::cat({k.narrow(2, g.prefix_start, g.prefix_length), k.narrow(2, g.start, g.length)}, 2);
+      vs = torch::cat({v.narrow(2, g.prefix_start, g.prefix_length), v.narrow(2, g.start, g.length)}, 2);
+    }
+    ys.push_back(compat::sdpa(qs, ks, vs, ctx.segment_masks[i], g.prefix_length == 0 && g.length > 1));
+  }
+  auto y = ys.size() == 1 ? ys[0] : torch::cat(ys, 2);  // [1, H, N, D]
+  return y.transpose(1, 2).reshape({1, N, H * D});
+}
+}  // namespace
+
 torch::Tensor attend(const torch::Tensor& q, torch::Tensor k, torch::Tensor v, const AttentionContext& ctx,
                      int64_t layer) {
   if (ctx.cache) {
@@ -179,6 +258,7 @@ torch::Tensor attend(const torch::Tensor& q, torch::Tensor k, torch::Tensor v, c
   }
   if (k.scalar_type() != q.scalar_type()) k = k.to(q.scalar_type());  // mixed dtypes under autocast
   if (v.scalar_type() != q.scalar_type()) v = v.to(q.scalar_type());
+  if (ctx.packed) return attend_packed(q, k, v, ctx);
   auto y = compat::sdpa(q, k, v, ctx.mask, ctx.is_causal);  // [B, H, T, D]
   return y.transpose(1, 2).reshape({B, T, H * D});
 }

@@ -7,6 +7,7 @@
 
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "rmkit/model/causal_lm.h"
 #include "rmkit/model/config.h"
@@ -59,6 +60,12 @@ struct AttentionContext {
   bool is_causal = false;        // no explicit mask needed: kernel-side causal masking (T == S)
   torch::Tensor cos, sin;        // [B, 1, T, D/2] (RoPE families only)
   KVCache* cache = nullptr;
+  // Packed batches (ForwardInput::packed): B = 1, the segments (copied: checkpointed blocks
+  // recompute after the input is gone) and one additive mask per segment with a prefix
+  // ([1, 1, length, prefix_length + length]; undefined for plain causal segments).
+  bool packed = false;
+  std::vector<PackedSegment> segments;
+  std::vector<torch::Tensor> segment_masks;
 };
 
 // Validates input shapes and derives positions and the combined causal + key-padding mask.
@@ -68,7 +75,8 @@ struct AttentionContext {
 AttentionContext make_attention_context(const ForwardInput& in, torch::ScalarType dtype);
 
 // Attention core. q [B, H, T, D]; k, v [B, Hkv, T, D] (after RoPE). Appends k/v to ctx.cache at
-// `layer`, repeats kv heads for GQA/MQA and returns [B, T, H*D].
+// `layer`, repeats kv heads for GQA/MQA and returns [B, T, H*D]. A packed context runs one
+// attention per segment over its own (and its prefix's) keys.
 torch::Tensor attend(const torch::Tensor& q, torch::Tensor k, torch::Tensor v, const AttentionContext& ctx,
                      int64_t layer);
 

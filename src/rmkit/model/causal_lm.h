@@ -24,6 +24,22 @@ struct KVCache {
   void clear() { k.clear(); v.clear(); }
 };
 
+// One sequence of a packed (padding-free) batch. A packed forward takes input_ids [1, N]: the
+// sequences of a batch laid end to end in one row. Tokens [start, start + length) attend causally
+// to each other and, when prefix_length > 0, to every token of [prefix_start, prefix_start +
+// prefix_length), a shared prompt placed earlier in the row (each prompt runs once; its replies
+// continue from it). Linear layers see only real tokens; attention runs per segment.
+struct PackedSegment {
+  int64_t start = 0, length = 0;
+  int64_t prefix_start = 0, prefix_length = 0;
+};
+
+struct PackedLayout {
+  std::vector<PackedSegment> segments;  // in row order, covering [0, N) exactly, length >= 1 each
+  torch::Tensor positions;              // [N] int64: position ids (restart per sequence; a reply
+                                        // continues from its prefix's length)
+};
+
 // Inputs to one forward pass.
 struct ForwardInput {
   torch::Tensor input_ids;       // [B, T] int64
@@ -32,6 +48,9 @@ struct ForwardInput {
   // offset by the cache length.
   torch::Tensor position_ids;
   KVCache* cache = nullptr;      // when set: attends to cached k/v and appends this step's k/v
+  // When set: input_ids is [1, N] laid out as described by `packed` (attention_mask, position_ids
+  // and cache must be unset). Must stay alive for the call only.
+  const PackedLayout* packed = nullptr;
 };
 
 class CausalLMImpl : public torch::nn::Module {

@@ -18,6 +18,12 @@
 // the reply is empty). For token log-probs, token_logprobs(rm.lm_logits(out.all.hidden), out.lm_ids,
 // out.lm_response_mask) gives exactly the reply-token log-probs that the unshared layout gives
 // (logits at the last prompt token predict the first reply token).
+// Packed layout (the default, `packed`): the pairs are laid end to end in one padding-free row
+// [1, N] (model::PackedLayout): per pair the prompt and its chosen reply form one causal segment,
+// then the rejected reply is a segment with the prompt as prefix. Every linear layer runs on real
+// tokens only and attention runs per segment; the extended-reply view is gathered from the packed
+// hidden states (ext_index), so outputs are those of the cached layout. packed = false keeps the
+// padded two-pass layout (prompt pass, then replies on the prompt's KV cache).
 // A row whose prompt AND reply are both empty has no token at all; it reads a pad position (finite,
 // meaningless), like the unshared forward does. data/encode.h never produces one (BOS).
 #pragma once
@@ -42,15 +48,22 @@ struct PrefixBatch {
   int64_t real_tokens = 0, slots = 0;                    // shared: sum(P_i + C_i + R_i); B*P + 2B*R
   int64_t unshared_real_tokens = 0, unshared_slots = 0;  // sum(2P_i + C_i + R_i); 2B * max(P_i + len)
   int64_t unshared_T = 0;                                // max(P_i + len)
+  // Packed layout (see above); slots == real_tokens when packed.
+  bool packed = false;
+  torch::Tensor packed_ids;    // [1, N] int64, N = real_tokens
+  model::PackedLayout layout;  // per pair: [prompt, chosen] segment, then rejected (prefix: prompt)
+  torch::Tensor ext_index;     // [2B * (1+R)] int64: packed row of each extended-reply cell (N = zeros)
 };
 
 // Collates B pairs (pointers must stay valid during the call; ids are copied).
 PrefixBatch collate_prefix_pairs(const std::vector<const std::vector<int32_t>*>& prompts,
                                  const std::vector<const std::vector<int32_t>*>& chosen,
-                                 const std::vector<const std::vector<int32_t>*>& rejected, int64_t pad_id);
+                                 const std::vector<const std::vector<int32_t>*>& rejected, int64_t pad_id,
+                                 bool packed = true);
 PrefixBatch collate_prefix_pairs(const std::vector<std::vector<int32_t>>& prompts,
                                  const std::vector<std::vector<int32_t>>& chosen,
-                                 const std::vector<std::vector<int32_t>>& rejected, int64_t pad_id);
+                                 const std::vector<std::vector<int32_t>>& rejected, int64_t pad_id,
+                                 bool packed = true);
 
 // Whether the shared layout computes less than the joint right-padded layout (2B rows of the
 // longest prompt+reply) for this batch. Cost = 6·hidden·positions + attention score entries
@@ -59,6 +72,7 @@ PrefixBatch collate_prefix_pairs(const std::vector<std::vector<int32_t>>& prompt
 //   unshared: positions 2B·T,        entries 2B·T²
 // Sharing saves the second copy of each prompt but pads prompts and replies separately, so with
 // short prompts and uneven replies it can cost more (RMB pairs: prompts are ~1/3 of a sequence).
+// A packed batch is always cheaper: it computes real tokens only, each prompt once.
 bool shared_layout_is_cheaper(const PrefixBatch& b, int64_t hidden);
 
 // Backbone-level pass (any CausalLM: reward models, DPO policy/reference).
