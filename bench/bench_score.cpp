@@ -35,6 +35,7 @@ int main(int argc, char** argv) {
         {"bf16", OptKind::Flag, "", "bf16 CPU autocast"},
         {"sort", OptKind::String, "length", "length (sorted batches, as rmkit score) | none (plan order)"},
         {"shared-prefix", OptKind::String, "auto", "auto (as rmkit score: each prompt once for both replies; packed batches always, the KV-cache layout where it computes less) | on | off"},
+        {"attention-chunk", OptKind::Int, "256", "packed: causal query chunk length (0 = one attention per sequence)"},
         {"packed", OptKind::String, "on", "on (one padding-free row per batch, as rmkit score) | off (prompt pass + KV-cache reply pass)"},
         {"plan-out", OptKind::String, "", "write the plan JSON for the PyTorch reference"},
     };
@@ -106,6 +107,7 @@ int main(int argc, char** argv) {
           p.tokens += lens[i].len_c() + lens[i].len_r();
         }
         p.prefix = train::collate_prefix_pairs(pr, c, r, 0, packed);
+        p.prefix.layout.attention_chunk = o.integer("attention-chunk");
         if (sp == "on" || train::shared_layout_is_cheaper(p.prefix, shape.hidden)) {
           p.shared = true;
           p.slots = p.prefix.slots;
@@ -177,7 +179,7 @@ int main(int argc, char** argv) {
                         {"dtype", o.flag("bf16") ? "bf16-autocast" : "fp32"}, {"threads", at::get_num_threads()},
                         {"pairs_per_s", lens.size() / secs}, {"tokens_per_s", tokens / secs},
                         {"p50_ms", bench::percentile(ms, 0.5)}, {"p99_ms", bench::percentile(ms, 0.99)},
-                        {"shared_prefix", sp}, {"packed", shared && packed}, {"shared_batches", shared_batches}, {"slots", slots}, {"peak_rss_mb", bench::peak_rss_mb()},
+                        {"shared_prefix", sp}, {"packed", shared && packed}, {"attention_chunk", o.integer("attention-chunk")}, {"shared_batches", shared_batches}, {"slots", slots}, {"peak_rss_mb", bench::peak_rss_mb()},
                         {"batches", static_cast<int64_t>(ms.size())}};
     std::printf("bench_score %s%s: %.2f pairs/s, %.0f tok/s (pair tokens), p50 %.1f ms, p99 %.1f ms per batch, "
                 "%lld positions computed for %lld pair tokens\n",

@@ -7,6 +7,7 @@
 //
 // The plan file (the same pairs, batch size and order) drives bench/reference/rm_reference.py.
 // Timing: one warm-up step on the first batch, then one timed pass over every batch of the plan.
+#include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/torch.h>
 
 #include <cstdio>
@@ -41,7 +42,7 @@ struct Batch {
 // prefix_shared_forward. FLOPs and real tokens stay those of the unshared pair (the work the data
 // represents), so tokens/s and MFU compare across the two modes; computed_tokens is what ran.
 Batch make_prefix_batch(const std::vector<bench::PairLen>& lens, const std::vector<size_t>& idx,
-                        const bench::Shape& s, bool packed, torch::Generator& gen) {
+                        const bench::Shape& s, bool packed, int64_t chunk, torch::Generator& gen) {
   Batch b;
   auto ids = [&](int64_t n) {
     auto t = torch::randint(1, s.vocab, {n}, gen, torch::kLong);
@@ -57,6 +58,7 @@ Batch make_prefix_batch(const std::vector<bench::PairLen>& lens, const std::vect
     b.computed_flops += bench::shared_pair_flops(s, lens[i].prompt, lens[i].chosen, lens[i].rejected, true);
   }
   b.prefix = train::collate_prefix_pairs(p, c, r, 0, packed);
+  b.prefix.layout.attention_chunk = chunk;
   b.shared = true;
   b.slots = b.prefix.slots;
   b.computed_tokens = b.prefix.real_tokens;
@@ -110,6 +112,8 @@ int main(int argc, char** argv) {
         {"checkpointing", OptKind::Flag, "", "activation checkpointing (recompute each block in backward)"},
         {"fixed-len", OptKind::Int, "0", "> 0: every sequence exactly this many tokens, prompt 0 (no RMB sampling)"},
         {"shared-prefix", OptKind::Flag, "", "run each prompt once for both replies (prefix_shared_forward)"},
+        {"profile", OptKind::String, "", "write a chrome://tracing profile of the timed steps to this file (slower)"},
+        {"attention-chunk", OptKind::Int, "256", "packed: causal query chunk length (0 = one attention per sequence)"},
         {"packed", OptKind::String, "on", "with --shared-prefix: on (one padding-free row per batch) | off (prompt pass + KV-cache reply pass)"},
     };
     std::vector<std::string> args(argv + 1, argv + argc);
@@ -173,7 +177,7 @@ int main(int argc, char** argv) {
     for (const auto& b : batches) {
       // as the trainer does: the shared layout only in the batches where it computes less
       Batch pb;
-      if (shared) pb = make_prefix_batch(lens, b, shape, packed, gen);
+      if (shared) pb = make_prefix_batch(lens, b, shape, packed, o.integer("attention-chunk"), gen);
       if (shared && train::shared_layout_is_cheaper(pb.prefix, shape.hidden)) {
         prepared.push_back(std::move(pb));
         ++shared_batches;
@@ -200,6 +204,8 @@ int main(int argc, char** argv) {
     std::vector<double> ms;
     int64_t pairs = 0, tokens = 0, slots = 0, computed = 0;
     double flops = 0, computed_flops = 0;
+    std::unique_ptr<torch::autograd::profiler::RecordProfile> profile;
+    if (o.has("profile")) profile = std::make_unique<torch::autograd::profiler::RecordProfile>(o.str("profile"));
     auto t0 = std::chrono::steady_clock::now();
     for (const auto& b : prepared) {
       auto s0 = std::chrono::steady_clock::now();
@@ -213,6 +219,7 @@ int main(int argc, char** argv) {
       computed_flops += b.computed_flops;
     }
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    profile.reset();  // writes the trace
     double peak = bench::measure_mm_peak_gflops(bf16 ? torch::kBFloat16 : torch::kFloat);
     double achieved = flops / secs / 1e9;
     const double physical = bf16 ? 830.0 : 450.0;  // 2-core FMA peak measured on this machine kind
@@ -227,7 +234,7 @@ int main(int argc, char** argv) {
                         {"executed_gflops_per_s", computed_flops / secs / 1e9},
                         {"mfu_executed", computed_flops / secs / 1e9 / peak},
                         {"peak_rss_mb", bench::peak_rss_mb()}, {"grouping", o.str("grouping")},
-                        {"shared_prefix", shared}, {"packed", shared && packed}, {"shared_batches", shared_batches}, {"computed_tokens", computed}, {"slots", slots}};
+                        {"shared_prefix", shared}, {"packed", shared && packed}, {"attention_chunk", o.integer("attention-chunk")}, {"shared_batches", shared_batches}, {"computed_tokens", computed}, {"slots", slots}};
     j["activation_checkpointing"] = o.flag("checkpointing");
     j["fixed_len"] = fixed_len;
     std::printf("bench_train %s %s: %.1f ms/step, %.2f pairs/s, %.0f tok/s (real), padding %.1f%%, "

@@ -1,7 +1,8 @@
 // Packed (padding-free) forward (model/causal_lm.h PackedLayout): several sequences laid end to end
 // in one row give, token for token, the hidden states of each sequence run alone (llama with GQA
 // and RoPE, gpt2 with learned positions); a segment with a prefix equals the prefix + segment run as
-// one sequence; gradients with activation checkpointing equal plain autograd; bad layouts are
+// one sequence; causal query chunking changes nothing; gradients with activation checkpointing and
+// chunking equal plain autograd; bad layouts are
 // rejected with the segment named.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -69,9 +70,11 @@ Packed make_packed() {
   return p;
 }
 
-void expect_packed_equals_alone(CausalLMImpl& m) {
+void expect_packed_equals_alone(CausalLMImpl& m, int64_t chunk) {
+  SCOPED_TRACE("attention_chunk " + std::to_string(chunk));
   torch::NoGradGuard ng;
   Packed p = make_packed();
+  p.layout.attention_chunk = chunk;
   ForwardInput in;
   in.input_ids = p.ids;
   in.packed = &p.layout;
@@ -88,18 +91,21 @@ void expect_packed_equals_alone(CausalLMImpl& m) {
 
 TEST(PackedForward, LlamaSegmentsEqualSequencesAlone) {
   auto m = make(tiny_llama());
-  expect_packed_equals_alone(*m);
+  // 0: one attention per segment; 2 and 3: causal query chunks (a 7-token segment in 4 or 3
+  // pieces, the prefixed reply in 2); 256: the default (no segment long enough to split)
+  for (int64_t chunk : {0, 2, 3, 256}) expect_packed_equals_alone(*m, chunk);
 }
 
 TEST(PackedForward, Gpt2SegmentsEqualSequencesAlone) {
   auto m = make(tiny_gpt2());
-  expect_packed_equals_alone(*m);
+  for (int64_t chunk : {0, 3}) expect_packed_equals_alone(*m, chunk);
 }
 
-TEST(PackedForward, CheckpointedGradientsEqualPlain) {
+TEST(PackedForward, ChunkedAndCheckpointedGradientsEqualPlain) {
   auto m = make(tiny_llama());
   Packed p = make_packed();
-  auto run = [&](bool ckpt) {
+  auto run = [&](bool ckpt, int64_t chunk) {
+    p.layout.attention_chunk = chunk;
     m->set_activation_checkpointing(ckpt);
     for (auto& q : m->parameters()) q.mutable_grad() = torch::Tensor();
     ForwardInput in;
@@ -111,12 +117,18 @@ TEST(PackedForward, CheckpointedGradientsEqualPlain) {
     for (auto& q : m->parameters()) g.push_back(q.grad().clone());
     return std::make_pair(loss.item<double>(), g);
   };
-  auto [l0, g0] = run(false);
-  auto [l1, g1] = run(true);
+  auto [l0, g0] = run(false, 0);
+  for (auto [ckpt, chunk] : {std::pair<bool, int64_t>{true, 0}, {false, 2}, {true, 3}}) {
+    SCOPED_TRACE(std::string(ckpt ? "checkpointed" : "plain") + ", chunk " + std::to_string(chunk));
+    auto [l1, g1] = run(ckpt, chunk);
+    // checkpointing replays the same kernels (1e-6, the bound); chunking sums in another
+    // order (1e-5, the bound of the other layout tests)
+    const double tol = chunk > 0 ? 1e-5 : 1e-6;
+    EXPECT_NEAR(l0, l1, tol);
+    ASSERT_EQ(g0.size(), g1.size());
+    for (size_t i = 0; i < g0.size(); ++i) EXPECT_LE(max_abs_diff(g0[i], g1[i]), tol) << i;
+  }
   m->set_activation_checkpointing(false);
-  EXPECT_NEAR(l0, l1, 1e-6);
-  ASSERT_EQ(g0.size(), g1.size());
-  for (size_t i = 0; i < g0.size(); ++i) EXPECT_LE(max_abs_diff(g0[i], g1[i]), 1e-6) << i;
 }
 
 TEST(PackedForward, BadLayoutsNameTheSegment) {

@@ -133,16 +133,24 @@ AttentionContext packed_attention_context(const ForwardInput& in, torch::ScalarT
                        std::to_string(g.prefix_start + g.prefix_length) + "), expected a range before its start " +
                        std::to_string(g.start));
     next = g.start + g.length;
-    torch::Tensor mask;
-    if (g.prefix_length > 0) {  // key j: the whole prefix, then causal over the segment itself
-      const auto lopt = torch::TensorOptions().dtype(torch::kLong).device(dev);
-      auto q_idx = torch::arange(g.length, lopt).view({1, 1, g.length, 1});
-      auto k_idx = torch::arange(g.prefix_length + g.length, lopt).view({1, 1, 1, g.prefix_length + g.length}) -
-                   g.prefix_length;
-      mask = torch::zeros({1, 1, g.length, g.prefix_length + g.length}, torch::TensorOptions().dtype(dtype).device(dev))
-                 .masked_fill(k_idx > q_idx, -std::numeric_limits<double>::infinity());
+    const int64_t step = pl.attention_chunk > 0 ? pl.attention_chunk : g.length;
+    for (int64_t b = 0; b < g.length; b += step) {
+      AttentionContext::Chunk c;
+      c.segment = static_cast<int64_t>(i);
+      c.begin = b;
+      c.end = std::min(g.length, b + step);
+      const int64_t q = c.end - c.begin, s_len = g.prefix_length + c.end;
+      if (g.prefix_length == 0 && c.begin == 0 && c.end == g.length) {
+        c.is_causal = q > 1;
+      } else {  // key j (prefix first): allowed when j < prefix_length or j - prefix_length <= query
+        const auto lopt = torch::TensorOptions().dtype(torch::kLong).device(dev);
+        auto q_idx = torch::arange(c.begin, c.end, lopt).view({1, 1, q, 1});
+        auto k_idx = torch::arange(s_len, lopt).view({1, 1, 1, s_len}) - g.prefix_length;
+        c.mask = torch::zeros({1, 1, q, s_len}, torch::TensorOptions().dtype(dtype).device(dev))
+                     .masked_fill(k_idx > q_idx, -std::numeric_limits<double>::infinity());
+      }
+      ctx.chunks.push_back(std::move(c));
     }
-    ctx.segment_masks.push_back(mask);
   }
   if (next != N)
     throw ShapeError("packed forward: segments cover " + std::to_string(next) + " tokens, input_ids has " +
@@ -207,27 +215,47 @@ AttentionContext make_attention_context(const ForwardInput& in, torch::ScalarTyp
 
 namespace {
 // q [1, H, N, D], k/v [1, H, N, D] (kv heads already repeated) -> [1, N, H*D]: one attention per
-// segment; a segment's keys are its prefix's, then its own.
+// query chunk (make_attention_context); a chunk's keys are its segment's prefix, then the
+// segment's own tokens up to the chunk's end. q is split by chunks and k/v by segments
+// (split_with_sizes: one cat in backward) rather than narrowed from the whole row, whose backward
+// would zero-fill a full-row gradient per chunk.
 torch::Tensor attend_packed(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                             const AttentionContext& ctx) {
   const int64_t H = q.size(1), N = q.size(2), D = q.size(3);
+  std::vector<int64_t> chunk_len, seg_len;
+  for (const auto& c : ctx.chunks) chunk_len.push_back(c.end - c.begin);
+  for (const auto& g : ctx.segments) seg_len.push_back(g.length);
+  auto qc = q.split_with_sizes(chunk_len, 2);  // [1, H, Lc, D] each
+  auto kg = k.split_with_sizes(seg_len, 2);    // [1, H, L, D] each
+  auto vg = v.split_with_sizes(seg_len, 2);
+  // The prefix's keys: the head of the segment that starts there (the packed pair layout), else
+  // a slice of the whole row.
+  auto prefix_of = [&](const PackedSegment& g, const std::vector<torch::Tensor>& parts, const torch::Tensor& all) {
+    for (size_t t = 0; t < ctx.segments.size(); ++t)
+      if (ctx.segments[t].start == g.prefix_start && ctx.segments[t].length >= g.prefix_length)
+        return parts[t].narrow(2, 0, g.prefix_length);
+    return all.narrow(2, g.prefix_start, g.prefix_length);
+  };
   std::vector<torch::Tensor> ys;
-  ys.reserve(ctx.segments.size());
-  for (size_t i = 0; i < ctx.segments.size(); ++i) {
-    const PackedSegment& g = ctx.segments[i];
-    auto qs = q.narrow(2, g.start, g.length);  // [1, H, L, D]
-    torch::Tensor ks, vs;                       // [1, H, p + L, D]
-    if (g.prefix_length == 0) {
-      ks = k.narrow(2, g.start, g.length);
-      vs = v.narrow(2, g.start, g.length);
-    } else if (g.prefix_start + g.prefix_length == g.start) {  // prefix right before: one view
-      ks = k.narrow(2, g.prefix_start, g.prefix_length + g.length);
-      vs = v.narrow(2, g.prefix_start, g.prefix_length + g.length);
-    } else {
-      ks = torch::cat({k.narrow(2, g.prefix_start, g.prefix_length), k.narrow(2, g.start, g.length)}, 2);
-      vs = torch::cat({v.narrow(2, g.prefix_start, g.prefix_length), v.narrow(2, g.start, g.length)}, 2);
+  ys.reserve(ctx.chunks.size());
+  int64_t keys_of = -1;  // segment whose keys ks/vs hold: [prefix, own tokens] [1, H, p + L, D]
+  torch::Tensor ks, vs;
+  for (size_t ci = 0; ci < ctx.chunks.size(); ++ci) {
+    const auto& c = ctx.chunks[ci];
+    const PackedSegment& g = ctx.segments[static_cast<size_t>(c.segment)];
+    if (keys_of != c.segment) {
+      keys_of = c.segment;
+      ks = kg[static_cast<size_t>(c.segment)];
+      vs = vg[static_cast<size_t>(c.segment)];
+      if (g.prefix_length > 0) {
+        ks = torch::cat({prefix_of(g, kg, k), ks}, 2);
+        vs = torch::cat({prefix_of(g, vg, v), vs}, 2);
+      }
     }
-    ys.push_back(compat::sdpa(qs, ks, vs, ctx.segment_masks[i], g.prefix_length == 0 && g.length > 1));
+    const int64_t visible = g.prefix_length + c.end;
+    auto kc = visible == ks.size(2) ? ks : ks.narrow(2, 0, visible);
+    auto vc = visible == vs.size(2) ? vs : vs.narrow(2, 0, visible);
+    ys.push_back(compat::sdpa(qc[ci], kc, vc, c.mask, c.is_causal));
   }
   auto y = ys.size() == 1 ? ys[0] : torch::cat(ys, 2);  // [1, H, N, D]
   return y.transpose(1, 2).reshape({1, N, H * D});

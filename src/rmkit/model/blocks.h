@@ -60,12 +60,17 @@ struct AttentionContext {
   bool is_causal = false;        // no explicit mask needed: kernel-side causal masking (T == S)
   torch::Tensor cos, sin;        // [B, 1, T, D/2] (RoPE families only)
   KVCache* cache = nullptr;
-  // Packed batches (ForwardInput::packed): B = 1, the segments (copied: checkpointed blocks
-  // recompute after the input is gone) and one additive mask per segment with a prefix
-  // ([1, 1, length, prefix_length + length]; undefined for plain causal segments).
+  // Packed batches (ForwardInput::packed): B = 1 and one attention call per query chunk
+  // (copied from the layout: checkpointed blocks recompute after the input is gone).
+  struct Chunk {
+    int64_t segment = 0;           // index into `segments`
+    int64_t begin = 0, end = 0;    // query tokens [begin, end) of the segment (relative)
+    torch::Tensor mask;            // additive [1, 1, end-begin, prefix_length + end], or undefined
+    bool is_causal = false;        // the chunk is the whole unprefixed segment: kernel-side causal
+  };
   bool packed = false;
   std::vector<PackedSegment> segments;
-  std::vector<torch::Tensor> segment_masks;
+  std::vector<Chunk> chunks;       // in row order
 };
 
 // Validates input shapes and derives positions and the combined causal + key-padding mask.

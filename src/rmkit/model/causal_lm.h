@@ -38,6 +38,11 @@ struct PackedLayout {
   std::vector<PackedSegment> segments;  // in row order, covering [0, N) exactly, length >= 1 each
   torch::Tensor positions;              // [N] int64: position ids (restart per sequence; a reply
                                         // continues from its prefix's length)
+  // Causal chunking: a segment longer than this runs its queries in chunks of this many tokens,
+  // each against only the keys it may see (prefix + own tokens up to the chunk's end), so the
+  // masked upper triangle is mostly never computed (L^2 (k+1)/(2k) score entries for k chunks
+  // instead of L^2). 0 = one attention per segment. Same result either way.
+  int64_t attention_chunk = 256;
 };
 
 // Inputs to one forward pass.
