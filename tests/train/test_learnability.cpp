@@ -109,10 +109,11 @@ struct Outcome {
   double seconds;
 };
 
-Outcome train_on_corruptions(const std::string& tag, const std::string& loss, bool bf16 = false) {
+Outcome train_on_corruptions(const std::string& tag, const std::string& loss, bool bf16 = false,
+                             uint64_t seed = 0) {
   rmkit::model::configure_runtime(0);
   std::string dir = rmkit::testing::temp_dir("e2e_" + tag);
-  auto [train, val] = build_corruption_data(dir, 800, 200);
+  auto [train, val] = build_corruption_data(dir, 800, 600);
   TrainerOptions o;
   o.model = rmkit::testing::asset("models/stories260K/stories260K.bin");
   o.tokenizer = rmkit::testing::asset("models/stories260K/tok512.bin");
@@ -129,6 +130,7 @@ Outcome train_on_corruptions(const std::string& tag, const std::string& loss, bo
   o.loss = loss;
   o.progress = "off";
   o.bf16 = bf16;
+  if (seed) o.seed = seed;
   Trainer t(o);
   t.set_logger([](const std::string&) {});
   auto start = std::chrono::steady_clock::now();
@@ -143,14 +145,22 @@ Outcome train_on_corruptions(const std::string& tag, const std::string& loss, bo
 }
 
 // Also bf16 CPU autocast on the same task: above the bar and within 1 point of fp32 (the
-// performance issue's condition for using bf16). One test, so the fp32 run is not repeated.
+// performance issue's condition for using bf16). One test, so the fp32 runs are not repeated.
+// Two training seeds per dtype, compared by their mean on 600 held-out pairs: a single run's final
+// accuracy moves by 1-2.5 points with the data order alone (measured: fp32 0.985 vs 0.96 for two
+// layouts of the same computation at 200 held-out pairs), which a 1-point bound cannot absorb.
 TEST(E2ELearnability, BradleyTerryLearnsCorruptionsFp32AndBf16) {
   RMKIT_REQUIRE_ASSET(rmkit::testing::asset("models/stories260K/stories260K.bin"));
-  double fp32 = train_on_corruptions("bt", "bt").accuracy;
-  EXPECT_GE(fp32, 0.90);
-  double bf16 = train_on_corruptions("bt_bf16", "bt", true).accuracy;
-  EXPECT_GE(bf16, 0.90);
-  EXPECT_LE(std::abs(bf16 - fp32), 0.01 + 1e-9) << "fp32 " << fp32 << " vs bf16 " << bf16;
+  double fp32 = 0, bf16 = 0;
+  for (uint64_t seed : {42, 7}) {
+    double a = train_on_corruptions("bt_s" + std::to_string(seed), "bt", false, seed).accuracy;
+    double b = train_on_corruptions("bt_bf16_s" + std::to_string(seed), "bt", true, seed).accuracy;
+    EXPECT_GE(a, 0.90);
+    EXPECT_GE(b, 0.90);
+    fp32 += a / 2;
+    bf16 += b / 2;
+  }
+  EXPECT_LE(std::abs(bf16 - fp32), 0.01 + 1e-9) << "mean fp32 " << fp32 << " vs mean bf16 " << bf16;
 }
 
 TEST(E2ELearnability, BtPlusDpoLearnsCorruptions) {
