@@ -8,16 +8,20 @@
 # Both use the same thread count. The last line is one JSON object per shape (a list when several).
 #
 #   bench/compare.sh [BUILD_DIR]      env: SHAPES="small base" RUNS=5 THREADS=2
+#                                          DEFAULT_SHAPES="small base" (shapes that also run the
+#                                          default reference; on base it takes ~10 of a run's ~15
+#                                          minutes and peaks near 24 GiB), KEEP=dir
 set -euo pipefail
 BUILD=${1:-build}
 SHAPES=${SHAPES:-small base}
 RUNS=${RUNS:-5}
 THREADS=${THREADS:-$(nproc)}
+DEFAULT_SHAPES=${DEFAULT_SHAPES-$SHAPES}  # set but empty: no default runs
 HERE=$(cd "$(dirname "$0")" && pwd)
 PY=/usr/bin/python3
 REF=$HERE/reference/rm_reference.py
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
+# KEEP=dir keeps every run's JSON (and logs) there instead of a temp directory removed at exit.
+if [ -n "${KEEP:-}" ]; then TMP=$KEEP; mkdir -p "$TMP"; else TMP=$(mktemp -d); trap 'rm -rf "$TMP"' EXIT; fi
 TCMALLOC=$(ls /usr/lib/*/libtcmalloc_minimal.so.4 2>/dev/null | head -1)
 
 steps_for() { case $1 in base) echo "3";; small) echo "6";; *) echo "8";; esac; }
@@ -43,12 +47,17 @@ for shape in $SHAPES; do
   for run in $(seq 1 "$RUNS"); do
     run_json "$TMP/rm_train_${shape}_$run.json" "$BUILD/bench/bench_train" --shape "$shape" --pairs-per-step "$B" \
       --steps "$S" --threads "$THREADS" --seed "$run" --shared-prefix --plan-out "$TMP/train_$shape.json"
-    run_json "$TMP/ref_default_train_${shape}_$run.json" "${DEFAULT[@]}" $PY "$REF" "$TMP/train_$shape.json" --threads "$THREADS"
+    with_default=0; [[ " $DEFAULT_SHAPES " == *" $shape "* ]] && with_default=1
+    if [ $with_default = 1 ]; then
+      run_json "$TMP/ref_default_train_${shape}_$run.json" "${DEFAULT[@]}" $PY "$REF" "$TMP/train_$shape.json" --threads "$THREADS"
+    fi
     run_json "$TMP/ref_tuned_train_${shape}_$run.json" "${TUNED[@]}" $PY "$REF" "$TMP/train_$shape.json" --threads "$THREADS"
     run_json "$TMP/rm_score_${shape}_$run.json" "$BUILD/bench/bench_score" --shape "$shape" --pairs $((B * S * 2)) \
       --batch-pairs "$B" --threads "$THREADS" --seed "$run" --plan-out "$TMP/score_$shape.json"
     run_json "$TMP/ref_tuned_score_${shape}_$run.json" "${TUNED[@]}" $PY "$REF" "$TMP/score_$shape.json" --threads "$THREADS" --mode score
-    run_json "$TMP/ref_default_score_${shape}_$run.json" "${DEFAULT[@]}" $PY "$REF" "$TMP/score_$shape.json" --threads "$THREADS" --mode score
+    if [ $with_default = 1 ]; then
+      run_json "$TMP/ref_default_score_${shape}_$run.json" "${DEFAULT[@]}" $PY "$REF" "$TMP/score_$shape.json" --threads "$THREADS" --mode score
+    fi
     echo "shape $shape run $run/$RUNS done" >&2
   done
 done
@@ -56,8 +65,11 @@ done
 $PY - "$TMP" "$SHAPES" "$RUNS" <<'PYEOF'
 import json, statistics, sys
 tmp, shapes, runs = sys.argv[1], sys.argv[2].split(), int(sys.argv[3])
-def load(kind, shape):  # one row per run; None where that run failed
-    rows = [json.load(open(f"{tmp}/{kind}_{shape}_{r}.json")) for r in range(1, runs + 1)]
+def load(kind, shape):  # one row per run; None where that run failed or was not run
+    rows = []
+    for r in range(1, runs + 1):
+        try: rows.append(json.load(open(f"{tmp}/{kind}_{shape}_{r}.json")))
+        except FileNotFoundError: rows.append({"failed": "not run"})
     return [None if "failed" in r else r for r in rows]
 def med(rows, key):
     v = [r[key] for r in rows if r is not None]
@@ -75,10 +87,10 @@ for s in shapes:
             ("train peak RSS MB", rt, rtu, rd, "peak_rss_mb"), ("score pairs/s", st, stu, sd, "pairs_per_s")]
     for name, a, t, d, k in rows:
         print(f"{s:6} {name:24} {med(a,k):10.2f} {med(t,k):10.2f} {med(d,k):11.2f} {ratios(a,t,k):11.2f} {ratios(a,d,k):13.2f}")
-    fails = {k: sum(r is None for r in v) for k, v in
+    fails = {k: sum(r is None for r in v) for k, v in  # (not run: DEFAULT_SHAPES)
              [("rmkit train", rt), ("ref default train", rd), ("ref tuned train", rtu),
               ("rmkit score", st), ("ref default score", sd), ("ref tuned score", stu)] if any(r is None for r in v)}
-    if fails: print(f"{s:6} failed runs (excluded from medians): {fails}")
+    if fails: print(f"{s:6} failed or not run (excluded from medians): {fails}")
     print(f"{s:6} {'MFU (vs in-run mm peak)':24} {med(rt,'mfu'):10.3f}   executed-FLOP MFU {med(rt,'mfu_executed'):.3f}, "
           f"physical-peak fraction {med(rt,'fraction_of_physical_fma_peak'):.3f}, padding rmkit {med(rt,'padding_fraction'):.3f}")
     out.append({"shape": s,
