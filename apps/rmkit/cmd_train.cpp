@@ -144,7 +144,7 @@ CommandRegistrar reg({
         {"seed", OptKind::Int, "42", "seed: split, batch order, head init, dropout"},
         {"threads", OptKind::Int, "0", "CPU threads (0 = physical cores)"},
         {"bf16", OptKind::Flag, "false", "bfloat16 autocast on CPU"},
-        {"shared-prefix", OptKind::String, "auto", "auto (per batch, when it computes less) | on | off: run each prompt once for both replies (same loss and gradients)"},
+        {"shared-prefix", OptKind::String, "auto", "auto | on | off: run each prompt once for both replies in packed, padding-free batches (same loss and gradients; auto = on); off: the padded joint layout"},
         {"grad-checkpointing", OptKind::Flag, "false", "recompute each block's activations in backward (less memory, more time)"},
         // losses
         {"loss", OptKind::String, "bt", "loss spec name[:weight],... (bt, bt-margin, center, margin-mse, soft-bce, regression, dpo, ipo, hinge, simpo, sft, kl)"},

@@ -127,9 +127,9 @@ text::ChatTemplate choose_template(const model::ModelConfig& cfg, const text::To
 PairRewards score_pairs(train::RewardModelImpl& rm, const text::Tokenizer& tok,
                         const text::ChatTemplate& tmpl, const std::vector<data::PrefPair>& pairs,
                         const ScoreOptions& opts) {
-  // Prefix sharing (train/prefix_forward.h): each pair's prompt runs once and both replies attend
-  // to its cached keys/values, in the batches where that computes less. Pairs are sorted by length (longest first) into batches of
-  // batch_size / 2 pairs (= batch_size sequences) and about max_tokens padded tokens.
+  // Packed prefix sharing (train/prefix_forward.h): each batch is one padding-free row in which a
+  // pair's prompt runs once and both replies attend to it. Pairs are sorted by length (longest
+  // first) into batches of batch_size / 2 pairs (= batch_size sequences) and about max_tokens tokens.
   PairRewards r;
   data::EncodeStats st;
   auto enc = data::encode_pairs(pairs, tok, tmpl, static_cast<size_t>(opts.max_length), &st);
@@ -159,7 +159,8 @@ PairRewards score_pairs(train::RewardModelImpl& rm, const text::Tokenizer& tok,
       c.push_back(&enc[i].chosen_ids);
       rj.push_back(&enc[i].rejected_ids);
     }
-    // the joint right-padded layout when sharing would compute more (short prompts, uneven replies)
+    // packed whenever the batch has a token (collate_prefix_pairs); the padded joint layout is the
+    // fallback shared_layout_is_cheaper picks otherwise
     auto pb = train::collate_prefix_pairs(p, c, rj, pad);
     torch::Tensor rewards;  // [2B]: chosen rows, then rejected rows
     if (train::shared_layout_is_cheaper(pb, rm.backbone().config().hidden_size)) {

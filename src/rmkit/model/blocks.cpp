@@ -103,7 +103,8 @@ torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos_in, co
 // ------------------------------------------------------------------------------------ attention
 
 namespace {
-// Context of a packed forward: validates the layout and builds each prefixed segment's mask.
+// Context of a packed forward: validates the layout and splits each segment into query chunks,
+// with the additive mask of every chunk that is not a whole unprefixed segment.
 AttentionContext packed_attention_context(const ForwardInput& in, torch::ScalarType dtype) {
   const auto& ids = in.input_ids;
   const PackedLayout& pl = *in.packed;

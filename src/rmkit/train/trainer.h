@@ -55,9 +55,9 @@ struct TrainerOptions {
   int64_t max_steps = 0;         // > 0 overrides epochs
   uint64_t seed = 42;
   bool bf16 = false;             // CPU autocast to bfloat16
-  bool shared_prefix = true;     // run each prompt once for both replies (train/prefix_forward.h)
-                                 // in the batches where that computes less (shared_layout_is_cheaper)
-  bool shared_prefix_always = false;  // ... in every batch, cheaper or not
+  bool shared_prefix = true;     // run each prompt once for both replies (train/prefix_forward.h):
+                                 // packed padding-free batches, always cheaper than the padded layout
+  bool shared_prefix_always = false;  // (packed batches are always used; kept for the config format)
   bool grad_checkpointing = false;  // recompute each block's activations in backward (less memory)
 
   // losses
