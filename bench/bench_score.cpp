@@ -60,12 +60,9 @@ int main(int argc, char** argv) {
       write_file_atomic(o.str("plan-out"),
                         nlohmann::json{{"shape", bench::shape_json(shape)}, {"seed", o.integer("seed")}, {"batches", batches}}.dump());
     }
-    const std::string sp = o.str("shared-prefix");
-    if (sp != "auto" && sp != "on" && sp != "off") throw UsageError("--shared-prefix: expected auto, on or off");
+    const std::string sp = o.choice("shared-prefix", {"auto", "on", "off"});
     const bool shared = sp != "off";
-    const std::string packed_opt = o.str("packed");
-    if (packed_opt != "on" && packed_opt != "off") throw UsageError("--packed: expected on or off, got '" + packed_opt + "'");
-    const bool packed = packed_opt == "on";
+    const bool packed = o.choice("packed", {"on", "off"}) == "on";
     int64_t shared_batches = 0;
     torch::manual_seed(o.integer("seed"));
     train::RewardModel rm(model::create_model(bench::config_for(shape)), train::HeadConfig());

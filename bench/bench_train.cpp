@@ -170,9 +170,7 @@ int main(int argc, char** argv) {
     auto gen = torch::make_generator<at::CPUGeneratorImpl>(o.integer("seed"));
     std::vector<Batch> prepared;
     const bool shared = o.flag("shared-prefix");
-    const std::string packed_opt = o.str("packed");
-    if (packed_opt != "on" && packed_opt != "off") throw UsageError("--packed: expected on or off, got '" + packed_opt + "'");
-    const bool packed = packed_opt == "on";
+    const bool packed = o.choice("packed", {"on", "off"}) == "on";
     int64_t shared_batches = 0;
     for (const auto& b : batches) {
       // as the trainer does: the shared layout only in the batches where it computes less

@@ -53,9 +53,7 @@ int run_train(const Options& o) {
   t.max_steps = o.integer("max-steps");
   t.seed = static_cast<uint64_t>(o.integer("seed"));
   t.bf16 = o.flag("bf16");
-  const std::string sp = o.str("shared-prefix");
-  if (sp != "auto" && sp != "on" && sp != "off")
-    throw UsageError("--shared-prefix: expected auto, on or off, got '" + sp + "'");
+  const std::string sp = o.choice("shared-prefix", {"auto", "on", "off"});
   t.shared_prefix = sp != "off";
   t.shared_prefix_always = sp == "on";
   t.grad_checkpointing = o.flag("grad-checkpointing");

@@ -40,6 +40,23 @@ TEST(Options, RejectsBadInputWithNamedOption) {
   EXPECT_THROW(Options::parse({}, kSpecs), rmkit::UsageError);  // --model required
 }
 
+TEST(Options, ChoiceAcceptsListedValuesAndNamesTheOthers) {
+  auto o = Options::parse({"--model", "on"}, kSpecs);
+  EXPECT_EQ(o.choice("model", {"auto", "on", "off"}), "on");
+  try {
+    o.choice("model", {"auto", "off"});
+    FAIL();
+  } catch (const rmkit::UsageError& e) {
+    EXPECT_STREQ(e.what(), "--model: expected auto or off, got 'on'");
+  }
+  try {
+    Options::parse({"--model", "x"}, kSpecs).choice("model", {"a", "b", "c"});
+    FAIL();
+  } catch (const rmkit::UsageError& e) {
+    EXPECT_STREQ(e.what(), "--model: expected a, b or c, got 'x'");
+  }
+}
+
 TEST(Options, ConfigFileSuppliesKeysAndCliOverrides) {
   std::string dir = rmkit::testing::temp_dir("opts");
   std::string cfg = dir + "/c.json";

@@ -154,6 +154,16 @@ std::string Options::str(const std::string& name) const {
   return it->second.back();
 }
 
+std::string Options::choice(const std::string& name, const std::vector<std::string>& allowed) const {
+  std::string v = str(name);
+  for (const auto& a : allowed)
+    if (v == a) return v;
+  std::string list;
+  for (size_t i = 0; i < allowed.size(); ++i)
+    list += (i == 0 ? "" : i + 1 == allowed.size() ? " or " : ", ") + allowed[i];
+  throw UsageError("--" + name + ": expected " + list + ", got '" + v + "'");
+}
+
 std::vector<std::string> Options::list(const std::string& name) const {
   spec(name);
   auto it = values_.find(name);

@@ -31,6 +31,8 @@ class Options {
   bool has(const std::string& name) const;  // explicitly given or has a default
   bool given(const std::string& name) const; // explicitly given (cli or config file)
   std::string str(const std::string& name) const;
+  // str() restricted to `allowed`; otherwise UsageError "--name: expected a, b or c, got 'x'".
+  std::string choice(const std::string& name, const std::vector<std::string>& allowed) const;
   std::vector<std::string> list(const std::string& name) const;
   long long integer(const std::string& name) const;
   double number(const std::string& name) const;
