@@ -103,6 +103,20 @@ torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos_in, co
 // ------------------------------------------------------------------------------------ attention
 
 namespace {
+// [1, 1, T, S] bool: query i (at key index first_query + i) may see keys 0..first_query + i.
+torch::Tensor causal_allowed(int64_t first_query, int64_t T, int64_t S, torch::Device dev) {
+  const auto lopt = torch::TensorOptions().dtype(torch::kLong).device(dev);
+  auto q_idx = torch::arange(first_query, first_query + T, lopt).view({1, 1, T, 1});
+  auto k_idx = torch::arange(S, lopt).view({1, 1, 1, S});
+  return k_idx <= q_idx;
+}
+
+// Additive attention mask from a bool "allowed" tensor: 0 where allowed, -inf elsewhere.
+torch::Tensor additive_mask(const torch::Tensor& allowed, torch::ScalarType dtype) {
+  return torch::zeros(allowed.sizes(), torch::TensorOptions().dtype(dtype).device(allowed.device()))
+      .masked_fill(allowed.logical_not(), -std::numeric_limits<double>::infinity());
+}
+
 // Context of a packed forward: validates the layout and splits each segment into query chunks,
 // with the additive mask of every chunk that is not a whole unprefixed segment.
 AttentionContext packed_attention_context(const ForwardInput& in, torch::ScalarType dtype) {
@@ -143,12 +157,8 @@ AttentionContext packed_attention_context(const ForwardInput& in, torch::ScalarT
       const int64_t q = c.end - c.begin, s_len = g.prefix_length + c.end;
       if (g.prefix_length == 0 && c.begin == 0 && c.end == g.length) {
         c.is_causal = q > 1;
-      } else {  // key j (prefix first): allowed when j < prefix_length or j - prefix_length <= query
-        const auto lopt = torch::TensorOptions().dtype(torch::kLong).device(dev);
-        auto q_idx = torch::arange(c.begin, c.end, lopt).view({1, 1, q, 1});
-        auto k_idx = torch::arange(s_len, lopt).view({1, 1, 1, s_len}) - g.prefix_length;
-        c.mask = torch::zeros({1, 1, q, s_len}, torch::TensorOptions().dtype(dtype).device(dev))
-                     .masked_fill(k_idx > q_idx, -std::numeric_limits<double>::infinity());
+      } else {  // keys: the prefix, then the segment's own tokens; query c.begin + i sits at key prefix_length + c.begin + i
+        c.mask = additive_mask(causal_allowed(g.prefix_length + c.begin, q, s_len, dev), dtype);
       }
       ctx.chunks.push_back(std::move(c));
     }
@@ -201,15 +211,13 @@ AttentionContext make_attention_context(const ForwardInput& in, torch::ScalarTyp
   if (!padded && P == 0) {
     ctx.is_causal = T > 1;  // plain causal attention over the whole block
   } else if (padded || T > 1) {
-    auto q_idx = torch::arange(P, S, lopt).view({1, 1, T, 1});
-    auto k_idx = torch::arange(0, S, lopt).view({1, 1, 1, S});
-    auto allowed = k_idx <= q_idx;  // [1, 1, T, S] causal, offset by the cache
+    auto allowed = causal_allowed(P, T, S, dev);  // [1, 1, T, S] causal, offset by the cache
     if (padded) {
       auto key_ok = (am != 0).view({B, 1, 1, S});
-      allowed = (allowed & key_ok) | (k_idx == q_idx);  // own key always: no fully masked row
+      auto own = torch::arange(S, lopt).view({1, 1, 1, S}) == torch::arange(P, S, lopt).view({1, 1, T, 1});
+      allowed = (allowed & key_ok) | own;  // own key always: no fully masked row
     }
-    ctx.mask = torch::zeros(allowed.sizes(), torch::TensorOptions().dtype(dtype).device(dev))
-                   .masked_fill(allowed.logical_not(), -std::numeric_limits<double>::infinity());
+    ctx.mask = additive_mask(allowed, dtype);
   }  // else: one new token, no padding: it may see every cached key; no mask.
   return ctx;
 }
