@@ -77,6 +77,15 @@ inline std::vector<PairLen> sample_real_lengths(size_t n, uint64_t seed, size_t 
   return out;
 }
 
+// The kernel selection this process runs with (rmkit sets both when the caller's env does not):
+// recorded in every result so that runs on different kernels are not compared unknowingly.
+inline void add_dispatch_env(nlohmann::json& j) {
+  const char* ct = std::getenv("OPENBLAS_CORETYPE");
+  const char* cap = std::getenv("ATEN_CPU_CAPABILITY");
+  j["openblas_coretype"] = ct ? ct : "";
+  j["aten_cpu_capability"] = cap ? cap : "";
+}
+
 // fp32 matmul peak of this process right now: torch::mm on 2048x2048 (median of 5), GFLOP/s.
 inline double measure_mm_peak_gflops(torch::Dtype dtype = torch::kFloat) {
   auto a = torch::randn({2048, 2048}).to(dtype), b = torch::randn({2048, 2048}).to(dtype);

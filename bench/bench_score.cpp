@@ -178,6 +178,7 @@ int main(int argc, char** argv) {
                         {"p50_ms", bench::percentile(ms, 0.5)}, {"p99_ms", bench::percentile(ms, 0.99)},
                         {"shared_prefix", sp}, {"packed", shared && packed}, {"attention_chunk", o.integer("attention-chunk")}, {"shared_batches", shared_batches}, {"slots", slots}, {"peak_rss_mb", bench::peak_rss_mb()},
                         {"batches", static_cast<int64_t>(ms.size())}};
+    bench::add_dispatch_env(j);
     std::printf("bench_score %s%s: %.2f pairs/s, %.0f tok/s (pair tokens), p50 %.1f ms, p99 %.1f ms per batch, "
                 "%lld positions computed for %lld pair tokens\n",
                 shape.name.c_str(), shared ? " (shared prefix where cheaper)" : "", lens.size() / secs, tokens / secs,

@@ -233,6 +233,7 @@ int main(int argc, char** argv) {
                         {"mfu_executed", computed_flops / secs / 1e9 / peak},
                         {"peak_rss_mb", bench::peak_rss_mb()}, {"grouping", o.str("grouping")},
                         {"shared_prefix", shared}, {"packed", shared && packed}, {"attention_chunk", o.integer("attention-chunk")}, {"shared_batches", shared_batches}, {"computed_tokens", computed}, {"slots", slots}};
+    bench::add_dispatch_env(j);
     j["activation_checkpointing"] = o.flag("checkpointing");
     j["fixed_len"] = fixed_len;
     std::printf("bench_train %s %s: %.1f ms/step, %.2f pairs/s, %.0f tok/s (real), padding %.1f%%, "

@@ -4,6 +4,10 @@
 # and peak memory, against the reference run two ways:
 #   default: as a user runs it (glibc malloc, OpenBLAS kernel auto-detection, AVX2 ATen dispatch)
 #   tuned:   the same allocator (tcmalloc), OPENBLAS_CORETYPE and ATEN_CPU_CAPABILITY as rmkit
+# rmkit itself runs under that same tuned env: rmkit picks SkylakeX/avx512 on its own only when the
+# caller's env does not name them, so an inherited OPENBLAS_CORETYPE=Haswell (as some images set)
+# would otherwise give rmkit Haswell kernels (~0.55x the SkylakeX mm rate here) beside a SkylakeX
+# reference. Every JSON records the core type and dispatch it ran with.
 # rmkit runs its default paths: length-grouped batches and the shared prompt (train and score).
 # Both use the same thread count. The last line is one JSON object per shape (a list when several).
 #
@@ -45,14 +49,14 @@ DEFAULT=(env -u OPENBLAS_CORETYPE -u ATEN_CPU_CAPABILITY RMKIT_NO_CPU_ENV=1)
 for shape in $SHAPES; do
   B=$(pairs_for "$shape"); S=$(steps_for "$shape")
   for run in $(seq 1 "$RUNS"); do
-    run_json "$TMP/rm_train_${shape}_$run.json" "$BUILD/bench/bench_train" --shape "$shape" --pairs-per-step "$B" \
+    run_json "$TMP/rm_train_${shape}_$run.json" "${TUNED[@]}" "$BUILD/bench/bench_train" --shape "$shape" --pairs-per-step "$B" \
       --steps "$S" --threads "$THREADS" --seed "$run" --shared-prefix --plan-out "$TMP/train_$shape.json"
     with_default=0; [[ " $DEFAULT_SHAPES " == *" $shape "* ]] && with_default=1
     if [ $with_default = 1 ]; then
       run_json "$TMP/ref_default_train_${shape}_$run.json" "${DEFAULT[@]}" $PY "$REF" "$TMP/train_$shape.json" --threads "$THREADS"
     fi
     run_json "$TMP/ref_tuned_train_${shape}_$run.json" "${TUNED[@]}" $PY "$REF" "$TMP/train_$shape.json" --threads "$THREADS"
-    run_json "$TMP/rm_score_${shape}_$run.json" "$BUILD/bench/bench_score" --shape "$shape" --pairs $((B * S * 2)) \
+    run_json "$TMP/rm_score_${shape}_$run.json" "${TUNED[@]}" "$BUILD/bench/bench_score" --shape "$shape" --pairs $((B * S * 2)) \
       --batch-pairs "$B" --threads "$THREADS" --seed "$run" --plan-out "$TMP/score_$shape.json"
     run_json "$TMP/ref_tuned_score_${shape}_$run.json" "${TUNED[@]}" $PY "$REF" "$TMP/score_$shape.json" --threads "$THREADS" --mode score
     if [ $with_default = 1 ]; then

@@ -18,6 +18,7 @@ Usage: /usr/bin/python3 rm_reference.py PLAN.json [--threads N] [--steps N] [--w
 import argparse
 import json
 import math
+import os
 import resource
 import statistics
 import sys
@@ -187,6 +188,8 @@ def main():
     out = {
         "impl": "pytorch-reference", "mode": args.mode, "torch": torch.__version__,
         "threads": torch.get_num_threads(), "steps": len(times),
+        "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", ""),
+        "aten_cpu_capability": os.environ.get("ATEN_CPU_CAPABILITY", ""),
         "ms_per_step_median": 1000 * statistics.median(times),
         "pairs_per_s": pairs / total, "tokens_per_s": tokens / total,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
