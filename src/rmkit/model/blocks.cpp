@@ -5,6 +5,8 @@
 #include <vector>
 
 #include "rmkit/core/error.h"
+#include "rmkit/model/attention_cpu.h"
+#include "rmkit/model/fused_ops.h"
 #include "rmkit/model/torch_compat.h"
 
 namespace rmkit::model {
@@ -23,12 +25,7 @@ RMSNormImpl::RMSNormImpl(int64_t dim, double eps) : eps_(eps) {
   weight = register_parameter("weight", torch::ones({dim}));
 }
 
-torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
-  auto dt = x.scalar_type();
-  auto h = x.to(torch::kFloat32);                                     // [..., C]
-  h = h * torch::rsqrt(h.pow(2).mean(-1, /*keepdim=*/true) + eps_);  // [..., C]
-  return weight * h.to(dt);
-}
+torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) { return rms_norm(x, weight, eps_); }
 
 Conv1DImpl::Conv1DImpl(int64_t in, int64_t out) {
   weight = register_parameter("weight", torch::empty({in, out}).normal_(0.0, 0.02));
@@ -223,6 +220,16 @@ AttentionContext make_attention_context(const ForwardInput& in, torch::ScalarTyp
 }
 
 namespace {
+// One query chunk's attention: q [1, H, Lc, D] against k/v [1, H, S, D], mask [1, 1, Lc, S] or
+// undefined. CPU float32 runs head-parallel (attention_cpu.h); other dtypes and devices use sdpa.
+torch::Tensor attend_chunk(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                           const torch::Tensor& mask, bool causal) {
+  auto m = mask.defined() ? mask.view({mask.size(-2), mask.size(-1)}) : mask;
+  auto q3 = q.squeeze(0), k3 = k.squeeze(0), v3 = v.squeeze(0);
+  if (attention_by_head_supported(q3, k3, v3, m)) return attention_by_head(q3, k3, v3, m, causal).unsqueeze(0);
+  return compat::sdpa(q, k, v, mask, causal);
+}
+
 // q [1, H, N, D], k/v [1, H, N, D] (kv heads already repeated) -> [1, N, H*D]: one attention per
 // query chunk (make_attention_context); a chunk's keys are its segment's prefix, then the
 // segment's own tokens up to the chunk's end. q is split by chunks and k/v by segments
@@ -264,7 +271,7 @@ torch::Tensor attend_packed(const torch::Tensor& q, const torch::Tensor& k, cons
     const int64_t visible = g.prefix_length + c.end;
     auto kc = visible == ks.size(2) ? ks : ks.narrow(2, 0, visible);
     auto vc = visible == vs.size(2) ? vs : vs.narrow(2, 0, visible);
-    ys.push_back(compat::sdpa(qc[ci], kc, vc, c.mask, c.is_causal));
+    ys.push_back(attend_chunk(qc[ci], kc, vc, c.mask, c.is_causal));
   }
   auto y = ys.size() == 1 ? ys[0] : torch::cat(ys, 2);  // [1, H, N, D]
   return y.transpose(1, 2).reshape({1, N, H * D});

@@ -2,6 +2,7 @@
 
 #include "rmkit/core/error.h"
 #include "rmkit/model/activation_checkpoint.h"
+#include "rmkit/model/fused_ops.h"
 
 namespace rmkit::model {
 
@@ -35,9 +36,9 @@ torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const Attentio
     q = q_norm(q);
     k = k_norm(k);
   }
-  q = apply_rope(q.transpose(1, 2), ctx.cos, ctx.sin, interleaved_);  // [B, H, T, D]
-  k = apply_rope(k.transpose(1, 2), ctx.cos, ctx.sin, interleaved_);  // [B, Hkv, T, D]
-  auto y = attend(q, k, v.transpose(1, 2), ctx, layer);               // [B, T, H*D]
+  q = rope_bthd(q, ctx.cos, ctx.sin, interleaved_).transpose(1, 2);  // [B, H, T, D]
+  k = rope_bthd(k, ctx.cos, ctx.sin, interleaved_).transpose(1, 2);  // [B, Hkv, T, D]
+  auto y = attend(q, k, v.transpose(1, 2), ctx, layer);              // [B, T, H*D]
   return o_proj(y);
 }
 
