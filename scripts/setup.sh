@@ -10,7 +10,7 @@ BUILD_DIR=${BUILD_DIR:-build}
 PKGS=(
   build-essential cmake ninja-build pkg-config
   libtorch-dev libgloo-dev
-  libopenblas0-openmp libtcmalloc-minimal4 libgoogle-perftools-dev
+  libopenblas0-openmp libtcmalloc-minimal4 libgoogle-perftools-dev libdnnl-dev
   nlohmann-json3-dev libpcre2-dev libutf8proc-dev libcpp-httplib-dev
   libgtest-dev libgmock-dev
   sentencepiece python3-torch python3-numpy
