@@ -1,6 +1,6 @@
-// Shared pieces of bench_train / bench_score: model shapes, the batch plan (real RMB lengths under
-// the Llama-2 tokenizer, shared with the PyTorch reference through a JSON file), the in-run fp32
-// matmul peak, model FLOPs and peak RSS.
+// Shared pieces of the torch benches (bench_train, bench_score, bench_matmul): the command line,
+// model shapes, the batch plan (real RMB lengths under the Llama-2 tokenizer, shared with the
+// PyTorch reference through a JSON file), the in-run fp32 matmul peak, model FLOPs and peak RSS.
 #pragma once
 #include <sys/resource.h>
 #include <torch/torch.h>
@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <iostream>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -16,9 +18,11 @@
 
 #include "rmkit/core/error.h"
 #include "rmkit/core/file_io.h"
+#include "rmkit/core/options.h"
 #include "rmkit/data/encode.h"
 #include "rmkit/data/readers.h"
 #include "rmkit/model/config.h"
+#include "rmkit/model/runtime.h"
 #include "rmkit/text/chat_template.h"
 #include "rmkit/text/tokenizer.h"
 
@@ -75,6 +79,19 @@ inline std::vector<PairLen> sample_real_lengths(size_t n, uint64_t seed, size_t 
                    static_cast<int64_t>(e.rejected_ids.size())});
   }
   return out;
+}
+
+// A bench's command line: parses its option table (which must hold "threads"), prints --help
+// (nullopt: the caller exits 0), and sets the intra-op threads. Throws UsageError on bad options.
+inline std::optional<Options> parse_options(int argc, char** argv, const std::string& name,
+                                            const std::string& summary, const std::vector<OptionSpec>& specs) {
+  auto o = Options::parse(std::vector<std::string>(argv + 1, argv + argc), specs);
+  if (o.help_requested()) {
+    std::cout << Options::help_text(name, summary, specs);
+    return std::nullopt;
+  }
+  model::configure_runtime(static_cast<int>(o.integer("threads")));
+  return o;
 }
 
 // The kernel selection this process runs with (rmkit sets both when the caller's env does not):

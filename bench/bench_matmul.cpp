@@ -52,13 +52,9 @@ int main(int argc, char** argv) {
         {"reps", OptKind::Int, "5", "timed repetitions per product (median)"},
         {"threads", OptKind::Int, "0", "intra-op threads (0 = physical cores)"},
     };
-    std::vector<std::string> args(argv + 1, argv + argc);
-    auto o = Options::parse(args, specs);
-    if (o.help_requested()) {
-      std::cout << Options::help_text("bench_matmul", "fp32 matmul: torch::mm (BLAS) vs oneDNN", specs);
-      return 0;
-    }
-    model::configure_runtime(static_cast<int>(o.integer("threads")));
+    const auto parsed = bench::parse_options(argc, argv, "bench_matmul", "fp32 matmul: torch::mm (BLAS) vs oneDNN", specs);
+    if (!parsed) return 0;  // --help
+    const Options& o = *parsed;
     const auto shape = bench::shape_by_name(o.str("shape"));
     const int64_t M = o.integer("tokens"), d = shape.hidden, I = shape.intermediate;
     const int reps = static_cast<int>(o.integer("reps"));

@@ -39,13 +39,9 @@ int main(int argc, char** argv) {
         {"packed", OptKind::String, "on", "on (one padding-free row per batch, as rmkit score) | off (prompt pass + KV-cache reply pass)"},
         {"plan-out", OptKind::String, "", "write the plan JSON for the PyTorch reference"},
     };
-    std::vector<std::string> args(argv + 1, argv + argc);
-    auto o = Options::parse(args, specs);
-    if (o.help_requested()) {
-      std::cout << Options::help_text("bench_score", "reward-model scoring throughput", specs);
-      return 0;
-    }
-    model::configure_runtime(static_cast<int>(o.integer("threads")));
+    const auto parsed = bench::parse_options(argc, argv, "bench_score", "reward-model scoring throughput", specs);
+    if (!parsed) return 0;  // --help
+    const Options& o = *parsed;
     const auto shape = bench::shape_by_name(o.str("shape"));
     const int64_t P = o.integer("pairs"), B = o.integer("batch-pairs");
     auto lens = bench::sample_real_lengths(static_cast<size_t>(P), o.integer("seed"),

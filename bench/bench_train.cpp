@@ -116,13 +116,9 @@ int main(int argc, char** argv) {
         {"attention-chunk", OptKind::Int, "256", "packed: causal query chunk length (0 = one attention per sequence)"},
         {"packed", OptKind::String, "on", "with --shared-prefix: on (one padding-free row per batch) | off (prompt pass + KV-cache reply pass)"},
     };
-    std::vector<std::string> args(argv + 1, argv + argc);
-    auto o = Options::parse(args, specs);
-    if (o.help_requested()) {
-      std::cout << Options::help_text("bench_train", "reward-model training throughput", specs);
-      return 0;
-    }
-    model::configure_runtime(static_cast<int>(o.integer("threads")));
+    const auto parsed = bench::parse_options(argc, argv, "bench_train", "reward-model training throughput", specs);
+    if (!parsed) return 0;  // --help
+    const Options& o = *parsed;
     const auto shape = bench::shape_by_name(o.str("shape"));
     const int64_t B = o.integer("pairs-per-step"), steps = o.integer("steps");
     const bool bf16 = o.flag("bf16");
