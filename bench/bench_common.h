@@ -147,6 +147,27 @@ inline double peak_rss_mb() {
   return ru.ru_maxrss / 1024.0;
 }
 
+// Process CPU time and minor page faults, to split a timed loop's cost into user work, kernel
+// time and first-touch faults.
+struct CpuUsage {
+  double user_s = 0, sys_s = 0;
+  int64_t minor_faults = 0;
+  CpuUsage operator-(const CpuUsage& o) const { return {user_s - o.user_s, sys_s - o.sys_s, minor_faults - o.minor_faults}; }
+};
+
+inline CpuUsage cpu_usage() {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  auto sec = [](const timeval& t) { return t.tv_sec + t.tv_usec / 1e6; };
+  return {sec(ru.ru_utime), sec(ru.ru_stime), static_cast<int64_t>(ru.ru_minflt)};
+}
+
+inline void add_cpu_usage(nlohmann::json& j, const CpuUsage& u) {
+  j["timed_user_s"] = u.user_s;
+  j["timed_sys_s"] = u.sys_s;
+  j["timed_minor_faults"] = u.minor_faults;
+}
+
 inline double median(std::vector<double> v) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());

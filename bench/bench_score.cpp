@@ -1,7 +1,8 @@
 // bench_score: reward-model scoring throughput (inference mode) with real RMB lengths: pairs/s,
 // real tokens/s and p50/p99 latency per forward batch; the last line is one JSON object.
 // rmkit's path sorts sequences by length into batches (as `rmkit score` does); the plan file gives
-// the reference the same pairs in plan order.
+// the reference the same pairs in plan order. Both warm up (--warmup 2) on their heaviest batch, then time
+// every batch.
 //
 //   bench_score --shape small [--pairs 64] [--batch-pairs 8] [--plan-out plan.json]
 #include <torch/torch.h>
@@ -27,6 +28,7 @@ int main(int argc, char** argv) {
   try {
     std::vector<OptionSpec> specs = {
         {"shape", OptKind::String, "small", "tiny | small | base"},
+        {"warmup", OptKind::Int, "2", "untimed warm-up forwards on the heaviest batch"},
         {"pairs", OptKind::Int, "64", "pairs to score"},
         {"batch-pairs", OptKind::Int, "8", "pairs per forward (2x sequences)"},
         {"max-len", OptKind::Int, "1024", "cap on sequence length"},
@@ -155,7 +157,10 @@ int main(int argc, char** argv) {
     auto forward = [&](const Prepared& p) {
       return p.shared ? train::prefix_shared_forward(*rm, p.prefix).all.rewards : rm->forward(p.ids, p.mask).rewards;
     };
-    forward(prepared[0]);  // warm-up
+    size_t heaviest = 0;  // warm-up on the batch with the most slots (heap growth, kernel selection)
+    for (size_t i = 1; i < prepared.size(); ++i)
+      if (prepared[i].slots > prepared[heaviest].slots) heaviest = i;
+    for (int64_t w = 0; w < o.integer("warmup"); ++w) forward(prepared[heaviest]);
     std::vector<double> ms;
     int64_t tokens = 0, slots = 0;
     auto t0 = std::chrono::steady_clock::now();

@@ -6,7 +6,12 @@
 //   bench_train --shape small [--pairs-per-step 8] [--steps 6] [--plan-out plan.json]
 //
 // The plan file (the same pairs, batch size and order) drives bench/reference/rm_reference.py.
-// Timing: one warm-up step on the first batch, then one timed pass over every batch of the plan.
+// Timing: --warmup (2) untimed steps on the heaviest batch (most computed tokens: the step whose
+// memory the heap must grow to, as a training run's first length-grouped step does), then one
+// timed pass over every batch of the plan. Two, because the first step also allocates the
+// gradients and AdamW moments amid its freed activations, so the next step's activations no longer
+// fit the heap: it grows (and faults fresh pages in) once more and settles from then on. The
+// reference warms up on its own heaviest batch the same way.
 #include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/torch.h>
 
@@ -103,6 +108,7 @@ int main(int argc, char** argv) {
         {"shape", OptKind::String, "small", "tiny | small | base"},
         {"pairs-per-step", OptKind::Int, "8", "preference pairs per optimizer step"},
         {"steps", OptKind::Int, "6", "timed steps (one pass over the plan)"},
+        {"warmup", OptKind::Int, "2", "untimed warm-up steps on the heaviest batch"},
         {"max-len", OptKind::Int, "1024", "cap on sequence length (tokens)"},
         {"seed", OptKind::Int, "0", "sampling seed for lengths and token ids"},
         {"threads", OptKind::Int, "0", "intra-op threads (0 = physical cores)"},
@@ -194,17 +200,25 @@ int main(int argc, char** argv) {
       opt->zero_grad();
       return loss.item<double>();
     };
-    step(prepared[0]);  // warm-up (allocations, kernel selection)
+    // warm-up (heap growth, kernel selection) on the heaviest batch
+    size_t heaviest = 0;
+    for (size_t i = 1; i < prepared.size(); ++i)
+      if (prepared[i].computed_tokens > prepared[heaviest].computed_tokens) heaviest = i;
+    for (int64_t w = 0; w < o.integer("warmup"); ++w) step(prepared[heaviest]);
     std::vector<double> ms;
+    std::vector<int64_t> step_faults;
     int64_t pairs = 0, tokens = 0, slots = 0, computed = 0;
     double flops = 0, computed_flops = 0;
     std::unique_ptr<torch::autograd::profiler::RecordProfile> profile;
     if (o.has("profile")) profile = std::make_unique<torch::autograd::profiler::RecordProfile>(o.str("profile"));
+    const bench::CpuUsage u0 = bench::cpu_usage();
     auto t0 = std::chrono::steady_clock::now();
     for (const auto& b : prepared) {
       auto s0 = std::chrono::steady_clock::now();
+      const int64_t f0 = bench::cpu_usage().minor_faults;
       step(b);
       ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - s0).count());
+      step_faults.push_back(bench::cpu_usage().minor_faults - f0);
       pairs += b.pairs;
       tokens += b.real_tokens;
       slots += b.slots;
@@ -213,6 +227,7 @@ int main(int argc, char** argv) {
       computed_flops += b.computed_flops;
     }
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const bench::CpuUsage used = bench::cpu_usage() - u0;
     profile.reset();  // writes the trace
     double peak = bench::measure_mm_peak_gflops(bf16 ? torch::kBFloat16 : torch::kFloat);
     double achieved = flops / secs / 1e9;
@@ -230,6 +245,10 @@ int main(int argc, char** argv) {
                         {"peak_rss_mb", bench::peak_rss_mb()}, {"grouping", o.str("grouping")},
                         {"shared_prefix", shared}, {"packed", shared && packed}, {"attention_chunk", o.integer("attention-chunk")}, {"shared_batches", shared_batches}, {"computed_tokens", computed}, {"slots", slots}};
     bench::add_dispatch_env(j);
+    bench::add_cpu_usage(j, used);
+    j["step_minor_faults"] = step_faults;
+    j["warmup_batch"] = heaviest;
+    j["step_ms"] = ms;
     j["activation_checkpointing"] = o.flag("checkpointing");
     j["fixed_len"] = fixed_len;
     std::printf("bench_train %s %s: %.1f ms/step, %.2f pairs/s, %.0f tok/s (real), padding %.1f%%, "

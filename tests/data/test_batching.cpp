@@ -66,6 +66,22 @@ TEST(LengthGrouped, EveryIndexOnceAndSortedWithinBatches) {
   EXPECT_THROW(length_grouped_batches(l, 0, 1, 0), UsageError);
 }
 
+TEST(LengthGrouped, LongestBatchFirstInEveryEpoch) {
+  auto l = toy_lengths(1003);
+  const size_t longest = *std::max_element(l.begin(), l.end());
+  for (uint64_t epoch = 0; epoch < 4; ++epoch) {
+    auto b = length_grouped_batches(l, 8, 5, epoch, 10);
+    expect_each_index_once(b, l.size());
+    EXPECT_EQ(l[b[0][0]], longest) << "epoch " << epoch;
+    for (const auto& batch : b)
+      for (size_t i : batch) EXPECT_LE(l[i], l[b[0][0]]);
+  }
+  // one sequence per batch: the longest index leads
+  std::vector<size_t> few = {3, 9, 1, 9, 4};
+  auto one = length_grouped_batches(few, 1, 2, 0, 5);
+  EXPECT_EQ(few[one[0][0]], 9u);
+}
+
 TEST(RandomBatches, CoverAllIndices) {
   auto b = random_batches(101, 10, 3, 0);
   EXPECT_EQ(b.size(), 11u);

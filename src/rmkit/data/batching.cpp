@@ -72,6 +72,11 @@ Batches length_grouped_batches(const std::vector<size_t>& lengths, size_t batch_
   }
   SplitMix64 rng = make_rng(seed, epoch, 2);
   fisher_yates(batches, rng);
+  // longest first (the first index of its batch, which is sorted descending); ties: the earlier batch
+  size_t longest = 0;
+  for (size_t b = 1; b < batches.size(); ++b)
+    if (lengths[batches[b].front()] > lengths[batches[longest].front()]) longest = b;
+  if (longest != 0) std::swap(batches[0], batches[longest]);
   return batches;
 }
 
