@@ -9,7 +9,9 @@
 # would otherwise give rmkit Haswell kernels (~0.55x the SkylakeX mm rate here) beside a SkylakeX
 # reference. Every JSON records the core type and dispatch it ran with.
 # rmkit runs its default paths: length-grouped batches and the shared prompt (train and score).
-# Both use the same thread count. The last line is one JSON object per shape (a list when several).
+# Both use the same thread count and time every batch of the plan after two untimed warm-up steps
+# on their own heaviest batch (the steady state: see docs/performance.md, "Warm-up and timing").
+# The last line is one JSON object per shape (a list when several).
 #
 #   bench/compare.sh [BUILD_DIR]      env: SHAPES="small base" RUNS=5 THREADS=2
 #                                          DEFAULT_SHAPES="small base" (shapes that also run the
