@@ -1,8 +1,8 @@
 // bench_score: reward-model scoring throughput (inference mode) with real RMB lengths: pairs/s,
 // real tokens/s and p50/p99 latency per forward batch; the last line is one JSON object.
 // rmkit's path sorts sequences by length into batches (as `rmkit score` does); the plan file gives
-// the reference the same pairs in plan order. Both warm up (--warmup 2) on their heaviest batch, then time
-// every batch.
+// the reference the same pairs in plan order. Both warm up (--warmup 2) on their heaviest batch,
+// then time every batch.
 //
 //   bench_score --shape small [--pairs 64] [--batch-pairs 8] [--plan-out plan.json]
 #include <torch/torch.h>

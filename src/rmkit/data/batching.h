@@ -17,9 +17,10 @@ std::vector<size_t> shuffled_indices(size_t n, uint64_t seed, uint64_t epoch);
 // mega-batches of batch_size * mega_batch_mult, sort each mega-batch by length (descending,
 // ties by index), cut it into batches of batch_size, then shuffle the batch order and, as HF does,
 // move the batch holding the longest sequence to the front: the step that needs the most memory
-// runs first, so an out-of-memory shows at once and the allocator's heap reaches its size in the
-// first step instead of faulting fresh pages in later ones. Every index appears exactly once; the last batch of each mega-batch may be smaller unless drop_last, which
-// drops the (at most one per mega-batch) short batches.
+// runs first, so an out-of-memory shows at once and the heap grows to its size in the first steps
+// rather than faulting fresh pages in whenever a longer batch comes. Every index appears exactly
+// once; the last batch of each mega-batch may be smaller unless drop_last, which drops the (at
+// most one per mega-batch) short batches.
 Batches length_grouped_batches(const std::vector<size_t>& lengths, size_t batch_size,
                                uint64_t seed, uint64_t epoch, size_t mega_batch_mult = 50,
                                bool drop_last = false);
