@@ -168,6 +168,15 @@ inline void add_cpu_usage(nlohmann::json& j, const CpuUsage& u) {
   j["timed_minor_faults"] = u.minor_faults;
 }
 
+// Index of the first element with the largest key(element): the batch a bench warms up on.
+template <typename T, typename Key>
+size_t index_of_max(const std::vector<T>& v, const Key& key) {
+  size_t best = 0;
+  for (size_t i = 1; i < v.size(); ++i)
+    if (key(v[i]) > key(v[best])) best = i;
+  return best;
+}
+
 inline double median(std::vector<double> v) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());

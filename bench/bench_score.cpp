@@ -157,9 +157,8 @@ int main(int argc, char** argv) {
     auto forward = [&](const Prepared& p) {
       return p.shared ? train::prefix_shared_forward(*rm, p.prefix).all.rewards : rm->forward(p.ids, p.mask).rewards;
     };
-    size_t heaviest = 0;  // warm-up on the batch with the most slots (heap growth, kernel selection)
-    for (size_t i = 1; i < prepared.size(); ++i)
-      if (prepared[i].slots > prepared[heaviest].slots) heaviest = i;
+    // warm-up on the batch with the most slots (heap growth, kernel selection)
+    const size_t heaviest = bench::index_of_max(prepared, [](const Prepared& p) { return p.slots; });
     for (int64_t w = 0; w < o.integer("warmup"); ++w) forward(prepared[heaviest]);
     std::vector<double> ms;
     int64_t tokens = 0, slots = 0;

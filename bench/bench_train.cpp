@@ -201,9 +201,7 @@ int main(int argc, char** argv) {
       return loss.item<double>();
     };
     // warm-up (heap growth, kernel selection) on the heaviest batch
-    size_t heaviest = 0;
-    for (size_t i = 1; i < prepared.size(); ++i)
-      if (prepared[i].computed_tokens > prepared[heaviest].computed_tokens) heaviest = i;
+    const size_t heaviest = bench::index_of_max(prepared, [](const Batch& b) { return b.computed_tokens; });
     for (int64_t w = 0; w < o.integer("warmup"); ++w) step(prepared[heaviest]);
     std::vector<double> ms;
     std::vector<int64_t> step_faults;

@@ -16,6 +16,7 @@ Output: one JSON line with ms/step, pairs/s, real tokens/s and peak RSS.
 Usage: /usr/bin/python3 rm_reference.py PLAN.json [--threads N] [--warmup N] [--mode score]
 """
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -163,7 +164,9 @@ def main():
     if args.mode == "train":
         opt = torch.optim.AdamW(model.parameters(), lr=1e-5, weight_decay=0.0)
         model.train()
-        def step(ids, attn):
+        mode_ctx = contextlib.nullcontext()
+
+        def run(ids, attn):  # one training step
             r = model(ids, attn)
             half = ids.shape[0] // 2
             loss = -F.logsigmoid(r[:half] - r[half:]).mean()
@@ -171,26 +174,19 @@ def main():
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
             opt.zero_grad(set_to_none=True)
-
+    else:
+        model.eval()
+        mode_ctx = torch.inference_mode()
+        run = model  # one scoring forward
+    with mode_ctx:
         for _ in range(args.warmup):
-            step(*batches[heaviest][:2])
+            run(*batches[heaviest][:2])
         for ids, attn, ntok in batches:
             t0 = time.perf_counter()
-            step(ids, attn)
+            run(ids, attn)
             times.append(time.perf_counter() - t0)
             tokens += ntok
             pairs += ids.shape[0] // 2
-    else:
-        model.eval()
-        with torch.inference_mode():
-            for _ in range(args.warmup):
-                model(*batches[heaviest][:2])
-            for ids, attn, ntok in batches:
-                t0 = time.perf_counter()
-                model(ids, attn)
-                times.append(time.perf_counter() - t0)
-                tokens += ntok
-                pairs += ids.shape[0] // 2
     total = sum(times)
     out = {
         "impl": "pytorch-reference", "mode": args.mode, "torch": torch.__version__,
