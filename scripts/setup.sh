@@ -13,7 +13,7 @@ PKGS=(
   libopenblas0-openmp libtcmalloc-minimal4 libgoogle-perftools-dev libdnnl-dev
   nlohmann-json3-dev libpcre2-dev libutf8proc-dev libcpp-httplib-dev
   libgtest-dev libgmock-dev
-  sentencepiece python3-torch python3-numpy
+  sentencepiece python3-torch python3-numpy curl
 )
 
 if [ "${RMKIT_SKIP_APT:-0}" != 1 ]; then
