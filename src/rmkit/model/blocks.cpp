@@ -1,4 +1,5 @@
 #include "rmkit/model/blocks.h"
+#include "rmkit/model/attention_kv.h"
 
 #include <cmath>
 #include <limits>
@@ -131,6 +132,12 @@ AttentionContext packed_attention_context(const ForwardInput& in, torch::ScalarT
   ctx.steps = N;
   ctx.packed = true;
   ctx.segments = pl.segments;
+  if (in.seq_kv) {  // per-sequence caches: validated here, attention in attention_kv.cpp
+    if (in.seq_kv->size() != pl.segments.size())
+      throw ShapeError("packed forward: " + std::to_string(in.seq_kv->size()) + " seq_kv entries for " +
+                       std::to_string(pl.segments.size()) + " segments");
+    ctx.seq_kv = *in.seq_kv;
+  }
   const auto dev = ids.device();
   ctx.positions = pl.positions.to(torch::TensorOptions().dtype(torch::kLong).device(dev)).view({1, N});
   int64_t next = 0;
@@ -145,6 +152,13 @@ AttentionContext packed_attention_context(const ForwardInput& in, torch::ScalarT
                        std::to_string(g.prefix_start + g.prefix_length) + "), expected a range before its start " +
                        std::to_string(g.start));
     next = g.start + g.length;
+    if (!ctx.seq_kv.empty()) {
+      const SeqKV* kv = ctx.seq_kv[i];
+      if (!kv || g.prefix_length > 0 || kv->capacity() < kv->length + g.length)
+        throw ShapeError(where + "needs a SeqKV with room for " + std::to_string(g.length) +
+                         " more tokens and no in-row prefix");
+      continue;
+    }
     const int64_t step = pl.attention_chunk > 0 ? pl.attention_chunk : g.length;
     for (int64_t b = 0; b < g.length; b += step) {
       AttentionContext::Chunk c;
@@ -280,6 +294,7 @@ torch::Tensor attend_packed(const torch::Tensor& q, const torch::Tensor& k, cons
 
 torch::Tensor attend(const torch::Tensor& q, torch::Tensor k, torch::Tensor v, const AttentionContext& ctx,
                      int64_t layer) {
+  if (!ctx.seq_kv.empty()) return attend_packed_kv(q, k, v, ctx, layer);
   if (ctx.cache) {
     auto& c = *ctx.cache;
     if (static_cast<int64_t>(c.k.size()) <= layer) {

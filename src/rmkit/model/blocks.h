@@ -71,6 +71,7 @@ struct AttentionContext {
   bool packed = false;
   std::vector<PackedSegment> segments;
   std::vector<Chunk> chunks;       // in row order
+  std::vector<SeqKV*> seq_kv;      // per segment (ForwardInput::seq_kv); chunks unused then
 };
 
 // Validates input shapes and derives positions and the combined causal + key-padding mask.

@@ -45,6 +45,24 @@ struct PackedLayout {
   int64_t attention_chunk = 256;
 };
 
+// Per-sequence KV storage for continuous batching (serve/engine.h). k[l], v[l]: [Hkv, capacity, D]
+// per layer, of which the first `length` tokens are valid; appends write in place (no copy of the
+// history). A sequence may also read a shared, read-only `prefix` (the prompt of n samples): its
+// keys come first, positions continue after it. One level only: a prefix has no prefix.
+struct SeqKV {
+  std::vector<torch::Tensor> k, v;
+  int64_t length = 0;
+  std::shared_ptr<const SeqKV> prefix;
+
+  int64_t prefix_length() const { return prefix ? prefix->length : 0; }
+  int64_t capacity() const { return k.empty() ? 0 : k[0].size(1); }
+  // Grows (doubling) so that `tokens` fit; keeps the valid part.
+  void reserve(int64_t tokens, const ModelConfig& cfg, torch::ScalarType dtype = torch::kFloat32);
+  int64_t bytes() const;  // allocated bytes (capacity, not length)
+  // Bytes one token takes in every layer's k and v.
+  static int64_t bytes_per_token(const ModelConfig& cfg, torch::ScalarType dtype = torch::kFloat32);
+};
+
 // Inputs to one forward pass.
 struct ForwardInput {
   torch::Tensor input_ids;       // [B, T] int64
@@ -56,6 +74,11 @@ struct ForwardInput {
   // When set: input_ids is [1, N] laid out as described by `packed` (attention_mask, position_ids
   // and cache must be unset). Must stay alive for the call only.
   const PackedLayout* packed = nullptr;
+  // With `packed`: one SeqKV per segment. Each segment's tokens attend to its SeqKV's prefix, its
+  // cached tokens and causally to themselves, and are appended to it (the caller advances
+  // `length` after the pass and reserves capacity before). Segments must not use the in-row
+  // prefix_start/prefix_length then. Inference only (no autograd through the cache).
+  const std::vector<SeqKV*>* seq_kv = nullptr;
 };
 
 class CausalLMImpl : public torch::nn::Module {
