@@ -1,0 +1,240 @@
+// The OpenAI-compatible routes: byte-equal to `rmkit generate`, shapes of the OpenAI API
+// reference (plain and streamed), strict parameters, chat rendering, disconnects and floods.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "rmkit/core/file_io.h"
+#include "rmkit/text/chat_template.h"
+#include "serve_fixture.h"
+
+namespace rmkit::serve::testing {
+namespace {
+
+const std::string kBin = "models/stories260K/stories260K.bin", kTok = "models/stories260K/tok512.model";
+
+json fixture(const std::string& name) {
+  return json::parse(read_file(std::string(RMKIT_SOURCE_DIR) + "/tests/data/serve/" + name));
+}
+
+std::string shape_diff(const json& want, const json& got, const std::string& at = "$") {
+  auto kind = [](const json& j) { return j.is_number() ? std::string("number") : std::string(j.type_name()); };
+  if (kind(want) != kind(got)) return at + ": expected " + kind(want) + ", got " + kind(got);
+  if (want.is_object()) {
+    for (auto& [k, v] : want.items()) {
+      if (!got.contains(k)) return at + ": missing key '" + k + "'";
+      auto d = shape_diff(v, got[k], at + "." + k);
+      if (!d.empty()) return d;
+    }
+    for (auto& [k, v] : got.items())
+      if (!want.contains(k)) return at + ": unexpected key '" + k + "'";
+  }
+  if (want.is_array() && !want.empty())
+    for (size_t i = 0; i < got.size(); ++i) {
+      auto d = shape_diff(want[0], got[i], at + "[" + std::to_string(i) + "]");
+      if (!d.empty()) return d;
+    }
+  return "";
+}
+
+ServerConfig lm_config() {
+  ServerConfig c = base_config();
+  c.models = {{"lm", rmkit::testing::asset(kBin)}};
+  c.slot.tokenizer = rmkit::testing::asset(kTok);
+  c.slot.max_length = 0;
+  return c;
+}
+
+// The SSE events of a streamed answer: each "data: X" payload, "[DONE]" included.
+std::vector<std::string> sse_events(const std::string& body) {
+  std::vector<std::string> ev;
+  size_t at = 0;
+  while ((at = body.find("data: ", at)) != std::string::npos) {
+    size_t end = body.find("\n\n", at);
+    ev.push_back(body.substr(at + 6, end - at - 6));
+    at = end;
+  }
+  return ev;
+}
+
+TEST(ServeOpenAI, CompletionsEqualRmkitGenerateByteForByte) {
+  RMKIT_REQUIRE_ASSET(rmkit::testing::asset(kBin));
+  auto r = rmkit::testing::run_rmkit("generate --model " + rmkit::testing::asset(kBin) + " --tokenizer " +
+                                     rmkit::testing::asset(kTok) + " --prompt 'Once upon a time' --max-new-tokens 60");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  RunningServer srv(lm_config());
+  auto cli = srv.client();
+  Reply c = post(cli, "/v1/completions", {{"prompt", "Once upon a time"}, {"max_tokens", 60}, {"temperature", 0}});
+  ASSERT_EQ(c.status, 200) << c.raw;
+  std::string text = c.body["choices"][0]["text"];
+  EXPECT_EQ(r.out, text.empty() || text.back() != '\n' ? text + "\n" : text);
+  auto s = cli.Post("/v1/completions",
+                    json{{"prompt", "Once upon a time"}, {"max_tokens", 60}, {"temperature", 0}, {"stream", true}}.dump(),
+                    "application/json");
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->get_header_value("Content-Type"), "text/event-stream");
+  auto ev = sse_events(s->body);
+  ASSERT_FALSE(ev.empty());
+  EXPECT_EQ(ev.back(), "[DONE]");
+  std::string streamed;
+  for (size_t i = 0; i + 1 < ev.size(); ++i) streamed += json::parse(ev[i])["choices"][0]["text"].get<std::string>();
+  EXPECT_EQ(streamed, text);
+}
+
+TEST(ServeOpenAI, ShapesFollowTheApiReference) {
+  RMKIT_REQUIRE_ASSET(rmkit::testing::asset(kBin));
+  RunningServer srv(lm_config());
+  auto cli = srv.client();
+  for (const char* name : {"openai_chat.json", "openai_completions.json"}) {
+    json f = fixture(name);
+    const bool chat = std::string(name) == "openai_chat.json";
+    Reply r = post(cli, chat ? "/v1/chat/completions" : "/v1/completions", f["request"]);
+    ASSERT_EQ(r.status, 200) << r.raw;
+    if (!chat) {  // legacy top_logprobs: {token text: logprob} objects, keys vary by token
+      for (const auto& top : r.body["choices"][0]["logprobs"]["top_logprobs"]) {
+        EXPECT_EQ(top.size(), 2u);
+        for (auto& [k, v] : top.items()) EXPECT_TRUE(v.is_number()) << k;
+      }
+      r.body["choices"][0]["logprobs"]["top_logprobs"] = f["response"]["choices"][0]["logprobs"]["top_logprobs"];
+    }
+    EXPECT_EQ(shape_diff(f["response"], r.body), "") << name << ": " << r.raw;
+    EXPECT_EQ(r.body["choices"][0]["finish_reason"], "length");
+    const int64_t n_out = r.body["usage"]["completion_tokens"];
+    EXPECT_EQ(n_out, f["request"]["max_tokens"].get<int64_t>());
+    EXPECT_EQ(r.body["usage"]["total_tokens"].get<int64_t>(), r.body["usage"]["prompt_tokens"].get<int64_t>() + n_out);
+  }
+  // chat: the plain template's rendering with one BOS (no second one)
+  {
+    Reply r = post(cli, "/v1/chat/completions", {{"messages", {{{"role", "user"}, {"content", "Tell me a story."}}}}, {"max_tokens", 1}});
+    auto tok = text::load_tokenizer(rmkit::testing::asset(kTok));
+    auto ids = tok->encode(text::ChatTemplate::named("plain").render({{"user", "Tell me a story."}}, true), false, true);
+    if (ids.empty() || ids.front() != tok->bos_id()) ids.insert(ids.begin(), tok->bos_id());
+    EXPECT_EQ(r.body["usage"]["prompt_tokens"].get<size_t>(), ids.size());
+  }
+  for (const char* name : {"openai_chat_stream.json", "openai_completions_stream.json"}) {
+    json f = fixture(name);
+    const bool chat = std::string(name) == "openai_chat_stream.json";
+    auto s = cli.Post(chat ? "/v1/chat/completions" : "/v1/completions", f["request"].dump(), "application/json");
+    ASSERT_TRUE(s);
+    auto ev = sse_events(s->body);
+    ASSERT_GE(ev.size(), 3u) << s->body;
+    EXPECT_EQ(ev.back(), "[DONE]");
+    size_t content_chunks = 0, finished = 0;
+    for (size_t i = 0; i + 1 < ev.size(); ++i) {
+      json c = json::parse(ev[i]);
+      if (chat && c["choices"].empty()) {  // the usage chunk (include_usage)
+        EXPECT_EQ(shape_diff(f["usage_chunk"], c), "") << ev[i];
+        EXPECT_EQ(i + 2, ev.size()) << "usage must be the last chunk";
+        EXPECT_EQ(c["usage"]["completion_tokens"], 10);
+        continue;
+      }
+      json want = f["chunk"];
+      if (chat) {  // delta: {role, content} first, {content} then, {} at the end
+        const auto& d = c["choices"][0]["delta"];
+        for (auto& [k, v] : d.items()) EXPECT_TRUE(k == "role" || k == "content") << k;
+        want["choices"][0]["delta"] = d;
+      }
+      if (!c["choices"][0]["finish_reason"].is_null()) {
+        ++finished;
+        want["choices"][0]["finish_reason"] = "length";
+      }
+      EXPECT_EQ(shape_diff(want, c), "") << ev[i];
+      ++content_chunks;
+    }
+    EXPECT_EQ(finished, 1u);
+    EXPECT_GE(content_chunks, 3u);
+  }
+}
+
+TEST(ServeOpenAI, ParametersAreCheckedStrictly) {
+  RMKIT_REQUIRE_ASSET(rmkit::testing::asset(kBin));
+  auto cfg = lm_config();
+  cfg.api_keys = {"secret"};
+  RunningServer srv(cfg);
+  auto cli = srv.client();
+  const json base = {{"prompt", "Once"}, {"max_tokens", 2}};
+  EXPECT_EQ(post(cli, "/v1/completions", base).status, 401);
+  EXPECT_EQ(post(cli, "/v1/completions", base, "secret").status, 200);
+  struct Case {
+    json patch;
+    std::string param;
+  };
+  const std::vector<Case> cases = {{{{"foo", 1}}, "foo"},
+                                   {{{"tools", json::array()}}, "tools"},
+                                   {{{"temperature", "hot"}}, "temperature"},
+                                   {{{"n", 0}}, "n"},
+                                   {{{"top_p", 0}}, "top_p"},
+                                   {{{"stop", 5}}, "stop"},
+                                   {{{"logprobs", 50}}, "logprobs"},
+                                   {{{"stream_options", {{"include_usage", true}}}}, "stream_options"}};
+  for (const auto& c : cases) {
+    json b = base;
+    b.update(c.patch);
+    Reply r = post(cli, "/v1/completions", b, "secret");
+    EXPECT_EQ(r.status, 400) << b.dump() << " -> " << r.raw;
+    EXPECT_EQ(r.body["error"]["param"], c.param) << r.raw;
+  }
+  Reply unsupported = post(cli, "/v1/chat/completions", {{"messages", {{{"role", "user"}, {"content", "hi"}}}}, {"tools", json::array()}}, "secret");
+  EXPECT_NE(unsupported.body["error"]["message"].get<std::string>().find("not supported"), std::string::npos);
+  // a reward-model route on a causal LM names the right route
+  Reply wrong = post(cli, "/v1/score", {{"inputs", {{{"text", "a"}}}}}, "secret");
+  EXPECT_EQ(wrong.status, 404) << wrong.raw;  // no reward model is served here
+}
+
+TEST(ServeOpenAI, DisconnectMidStreamFreesTheSequenceAndFloodsRecover) {
+  RMKIT_REQUIRE_ASSET(rmkit::testing::asset(kBin));
+  auto cfg = lm_config();
+  cfg.engine.max_queue = 2;
+  cfg.engine.kv_cache_mb = 1;
+  RunningServer srv(cfg);
+  const Labels lm = {{"model", "lm"}};
+  {  // read the first chunk, then hang up
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(srv.port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    const std::string body = json{{"prompt", "Once upon a time"}, {"max_tokens", 450}, {"ignore_eos", true},
+                                  {"temperature", 0}, {"stream", true}}.dump();
+    const std::string req = "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
+                            std::to_string(body.size()) + "\r\n\r\n" + body;
+    ASSERT_EQ(::send(fd, req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
+    char buf[512];
+    pollfd p{fd, POLLIN, 0};
+    ASSERT_GT(::poll(&p, 1, 30000), 0);
+    ASSERT_GT(::recv(fd, buf, sizeof buf, 0), 0);
+    EXPECT_GT(srv.server->metrics().value("rmkit_kv_cache_bytes", lm), 0);
+    ::close(fd);
+  }
+  for (int i = 0; i < 300 && srv.server->metrics().value("rmkit_kv_cache_bytes", lm) > 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(srv.server->metrics().value("rmkit_kv_cache_bytes", lm), 0) << "the abandoned stream kept its KV cache";
+  EXPECT_LT(srv.server->metrics().value("rmkit_generated_tokens_total", lm), 440) << "generation went on after the client left";
+  // a flood past --max-queue: 503s with Retry-After, then normal service
+  std::atomic<int> ok{0}, busy{0}, other{0};
+  std::vector<std::thread> th;
+  for (int t = 0; t < 8; ++t)
+    th.emplace_back([&] {
+      auto c = srv.client();
+      Reply r = post(c, "/v1/completions", {{"prompt", "Lily"}, {"max_tokens", 450}, {"ignore_eos", true}, {"temperature", 0}});
+      r.status == 200 ? ++ok : r.status == 503 ? ++busy : ++other;
+    });
+  for (auto& t : th) t.join();
+  EXPECT_GT(busy.load(), 0);
+  EXPECT_GT(ok.load(), 0);
+  EXPECT_EQ(other.load(), 0);
+  auto cli = srv.client();
+  EXPECT_EQ(post(cli, "/v1/completions", {{"prompt", "Once"}, {"max_tokens", 3}}).status, 200);
+  EXPECT_EQ(srv.server->metrics().value("rmkit_kv_cache_bytes", lm), 0);
+}
+
+}  // namespace
+}  // namespace rmkit::serve::testing
