@@ -1,7 +1,11 @@
 // rmkit quickstart: the main job on the shipped assets, end to end in a few minutes on 2 cores:
 //   1. system + model info, and a greedy story from stories260K (the foundation at work);
 //   2. a short reward-model training from stories260K on a slice of RMB pairwise;
-//   3. evaluation on LLMBar and the RM-Bench chat subset, eval.json and report.html.
+//   3. evaluation on LLMBar and the RM-Bench chat subset, eval.json and report.html;
+//   4. `rmkit serve` on the trained RM (127.0.0.1, a free port): two responses scored through
+//      /v1/score, then the server is stopped.
+#include <httplib.h>
+
 #include <chrono>
 #include <iostream>
 
@@ -15,6 +19,7 @@
 #include "rmkit/model/checkpoint.h"
 #include "rmkit/model/generate.h"
 #include "rmkit/model/runtime.h"
+#include "rmkit/serve/server.h"
 #include "rmkit/train/trainer.h"
 
 namespace rmkit::cli {
@@ -138,6 +143,30 @@ int run_quickstart(const Options& o) {
               << ")\n";
   for (auto it = ev["length_bias"]["longer_wins"]["by_file"].begin(); it != ev["length_bias"]["longer_wins"]["by_file"].end(); ++it)
     std::cout << "   " << it.key() << ": longer-response-wins baseline " << it.value()["acc"].get<double>() << "\n";
+  // 4. serving
+  std::cout << "== serving the reward model (rmkit serve, 127.0.0.1)\n";
+  serve::ServerConfig sc;
+  sc.models = {{"quickstart-rm", t.output}};
+  sc.port = 0;
+  sc.http_threads = 8;
+  sc.slot.max_length = t.max_length;
+  serve::Server server(sc);
+  const int port = server.bind();
+  server.start();
+  if (!server.wait_ready(120)) throw Error("quickstart: the server did not start: " + server.load_error());
+  const nlohmann::json request = {
+      {"inputs",
+       {{{"prompt", "Tell me a story about a cat."}, {"response", "Once upon a time there was a cat named Tom. He liked to play in the sun."}},
+        {{"prompt", "Tell me a story about a cat."}, {"response", "cat cat cat the the the"}}}}};
+  httplib::Client client("127.0.0.1", port);
+  client.set_read_timeout(60, 0);
+  auto res_http = client.Post("/v1/score", request.dump(), "application/json");
+  if (!res_http || res_http->status != 200)
+    throw Error("quickstart: /v1/score failed: " + (res_http ? res_http->body : std::string("no response")));
+  auto reply = nlohmann::json::parse(res_http->body);
+  std::cout << "   POST http://127.0.0.1:" << port << "/v1/score " << request.dump() << "\n   -> " << reply.dump() << "\n";
+  server.shutdown();
+  std::cout << "   server stopped\n";
   std::cout << "== done in " << static_cast<int>(elapsed()) << " s\n   model:  " << t.output
             << "\n   report: " << report << "\n";
   return 0;

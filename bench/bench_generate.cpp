@@ -1,0 +1,148 @@
+// Generation engine bench (src/rmkit/serve/engine.h), in-process, random-init Llama shape:
+//   streams:  S concurrent streamed requests (prompt --prompt-len, --max-tokens new tokens,
+//             ignore_eos) for S = 1 and S = --streams: decode tokens/s, p50/p99 time to first token
+//             and inter-token latency;
+//   sharing:  n = --n samples of one --share-prompt-len prompt with the shared prompt, against n
+//             independent requests with the same seeds (each computes the prompt);
+// One JSON line on stdout. bench/generate_compare.sh adds the PyTorch reference.
+#include <thread>
+
+#include "bench_common.h"
+#include "rmkit/model/registry.h"
+#include "rmkit/serve/engine.h"
+
+using namespace rmkit;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct StreamStats {
+  double seconds = 0, tokens = 0;
+  std::vector<double> ttft, itl;
+};
+
+StreamStats run_streams(serve::Engine& e, int streams, int64_t prompt_len, int64_t max_tokens, int64_t vocab,
+                        uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<std::vector<int32_t>> prompts(static_cast<size_t>(streams));
+  for (auto& p : prompts) {
+    p.push_back(1);
+    while (static_cast<int64_t>(p.size()) < prompt_len) p.push_back(static_cast<int32_t>(3 + rng() % (vocab - 3)));
+  }
+  serve::SamplingParams sp;
+  sp.temperature = 0;
+  sp.max_tokens = max_tokens;
+  sp.ignore_eos = true;
+  StreamStats st;
+  std::mutex mu;
+  const auto t0 = Clock::now();
+  std::vector<std::thread> th;
+  for (int s = 0; s < streams; ++s)
+    th.emplace_back([&, s] {
+      const auto start = Clock::now();
+      auto h = e.submit(prompts[static_cast<size_t>(s)], sp, /*stream=*/true);
+      std::vector<double> itl;
+      double ttft = -1, n = 0;
+      auto last = start;
+      serve::GenEvent ev;
+      while (h->next_event(&ev, Clock::now() + std::chrono::seconds(600))) {
+        if (ev.ids.empty()) continue;
+        const auto now = Clock::now();
+        if (ttft < 0) ttft = std::chrono::duration<double>(now - start).count();
+        else itl.push_back(std::chrono::duration<double>(now - last).count());
+        last = now;
+        n += static_cast<double>(ev.ids.size());
+      }
+      std::lock_guard<std::mutex> lk(mu);
+      st.ttft.push_back(ttft);
+      st.itl.insert(st.itl.end(), itl.begin(), itl.end());
+      st.tokens += n;
+    });
+  for (auto& t : th) t.join();
+  st.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  return st;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::vector<OptionSpec> specs = {
+      {"shape", OptKind::String, "small", "tiny | small | base (random init)"},
+      {"streams", OptKind::Int, "16", "concurrent streams"},
+      {"prompt-len", OptKind::Int, "64", "prompt tokens per stream"},
+      {"max-tokens", OptKind::Int, "128", "new tokens per stream"},
+      {"n", OptKind::Int, "30", "samples for the sharing bench"},
+      {"share-prompt-len", OptKind::Int, "500", "prompt tokens for the sharing bench"},
+      {"share-max-tokens", OptKind::Int, "32", "new tokens per sample in the sharing bench"},
+      {"seed", OptKind::Int, "1", "seed"},
+      {"threads", OptKind::Int, "0", "intra-op threads (0 = physical cores)"},
+  };
+  try {
+    auto parsed = bench::parse_options(argc, argv, "bench_generate", "generation engine throughput", specs);
+    if (!parsed) return 0;
+    const Options& o = *parsed;
+    auto shape = bench::shape_by_name(o.str("shape"));
+    auto cfg = bench::config_for(shape);
+    torch::manual_seed(static_cast<uint64_t>(o.integer("seed")));
+    auto model = model::create_model(cfg);
+    std::shared_ptr<text::Tokenizer> tok(text::load_tokenizer(asset_path("tokenizers/llama2/tokenizer.model")).release());
+    serve::EngineConfig ec;
+    ec.kv_cache_mb = 8192;
+    ec.max_queue = 4096;
+    ec.max_running = 256;
+    serve::Engine engine(model, tok, ec);
+    const int S = static_cast<int>(o.integer("streams"));
+    const uint64_t seed = static_cast<uint64_t>(o.integer("seed"));
+    run_streams(engine, 2, 16, 8, shape.vocab, seed);  // warm-up
+    auto one = run_streams(engine, 1, o.integer("prompt-len"), o.integer("max-tokens"), shape.vocab, seed);
+    auto many = run_streams(engine, S, o.integer("prompt-len"), o.integer("max-tokens"), shape.vocab, seed);
+
+    // sharing: n samples of one prompt vs n independent requests
+    std::mt19937_64 rng(seed + 7);
+    std::vector<int32_t> prompt = {1};
+    while (static_cast<int64_t>(prompt.size()) < o.integer("share-prompt-len"))
+      prompt.push_back(static_cast<int32_t>(3 + rng() % (shape.vocab - 3)));
+    serve::SamplingParams sp;
+    sp.temperature = 0.8;
+    sp.max_tokens = o.integer("share-max-tokens");
+    sp.ignore_eos = true;
+    sp.seed = 11;
+    const int64_t n = o.integer("n");
+    auto t0 = Clock::now();
+    serve::SamplingParams shared = sp;
+    shared.n = n;
+    auto a = engine.generate_many({prompt}, {shared});
+    const double t_shared = std::chrono::duration<double>(Clock::now() - t0).count();
+    std::vector<std::vector<int32_t>> prompts(static_cast<size_t>(n), prompt);
+    std::vector<serve::SamplingParams> ps(static_cast<size_t>(n), sp);
+    for (int64_t i = 0; i < n; ++i) ps[static_cast<size_t>(i)].seed = 11 + static_cast<uint64_t>(i);
+    t0 = Clock::now();
+    auto b = engine.generate_many(prompts, ps);
+    const double t_separate = std::chrono::duration<double>(Clock::now() - t0).count();
+    int64_t same = 0;
+    for (int64_t i = 0; i < n; ++i) same += a[0][static_cast<size_t>(i)].tokens == b[static_cast<size_t>(i)][0].tokens;
+
+    nlohmann::json j = {{"shape", bench::shape_json(shape)},
+                        {"threads", at::get_num_threads()},
+                        {"one_stream_tokens_per_s", one.tokens / one.seconds},
+                        {"streams", S},
+                        {"streams_tokens_per_s", many.tokens / many.seconds},
+                        {"streams_ratio", (many.tokens / many.seconds) / (one.tokens / one.seconds)},
+                        {"ttft_p50_ms", 1e3 * bench::percentile(many.ttft, 0.5)},
+                        {"ttft_p99_ms", 1e3 * bench::percentile(many.ttft, 0.99)},
+                        {"itl_p50_ms", 1e3 * bench::percentile(many.itl, 0.5)},
+                        {"itl_p99_ms", 1e3 * bench::percentile(many.itl, 0.99)},
+                        {"share_n", n},
+                        {"share_prompt_len", prompt.size()},
+                        {"shared_seconds", t_shared},
+                        {"separate_seconds", t_separate},
+                        {"sharing_speedup", t_separate / t_shared},
+                        {"shared_equals_separate", same}};
+    bench::add_dispatch_env(j);
+    std::cout << j.dump() << std::endl;
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "bench_generate: error: " << e.what() << "\n";
+    return 1;
+  }
+}
