@@ -5,11 +5,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
+# both sides on the same kernels (this machine kind's shells may export OPENBLAS_CORETYPE=Haswell)
+export OPENBLAS_CORETYPE=${BENCH_CORETYPE:-SkylakeX} ATEN_CPU_CAPABILITY=${BENCH_CAPABILITY:-avx512}
 SHAPE=${SHAPE:-small}; STREAMS=${STREAMS:-16}; PROMPT=${PROMPT:-64}; TOKENS=${TOKENS:-128}; THREADS=${THREADS:-$(nproc)}
 R=$("$BUILD/bench/bench_generate" --shape "$SHAPE" --streams "$STREAMS" --prompt-len "$PROMPT" --max-tokens "$TOKENS" --threads "$THREADS")
 echo "$R"
 # the reference runs on the same kernels as rmkit (rmkit sets these itself when unset)
-REF=$(OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE_REF:-SkylakeX} /usr/bin/python3 bench/reference/gen_reference.py \
+TCMALLOC=$(ls /usr/lib/*/libtcmalloc_minimal.so.4 2>/dev/null | head -1 || true)
+REF=$(LD_PRELOAD="$TCMALLOC" /usr/bin/python3 bench/reference/gen_reference.py \
   --shape "$SHAPE" --batch "$STREAMS" --prompt-len "$PROMPT" --max-tokens "$TOKENS" --threads "$THREADS")
 echo "$REF"
 python3 - "$R" "$REF" <<'PY'

@@ -12,6 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
+export OPENBLAS_CORETYPE=${BENCH_CORETYPE:-SkylakeX} ATEN_CPU_CAPABILITY=${BENCH_CAPABILITY:-avx512}
 ASSETS=${RMKIT_ASSETS:-$(cd .. && pwd)/shared/assets}
 PAIRS=${PAIRS:-512}; CLIENTS=${CLIENTS:-32}; LOAD_CLIENTS=${LOAD_CLIENTS:-16}; DURATION=${DURATION:-60}
 RMKIT=$BUILD/rmkit; CLIENT=$BUILD/bench/bench_serve
@@ -21,13 +22,18 @@ trap cleanup EXIT
 now() { date +%s.%N; }
 
 MODEL=$ASSETS/models/stories260K/stories260K.bin; TOK=$ASSETS/models/stories260K/tok512.model
-zcat "$ASSETS/prefs/rmb_pairwise.jsonl.gz" | head -n $((PAIRS + 200)) > "$WORK/rmb.jsonl"
-python3 - "$WORK/rmb.jsonl" "$PAIRS" <<'PY'
-import json, sys
-rows = [json.loads(l) for l in open(sys.argv[1])]
-ok = [r for r in rows if r["chosen"] and r["rejected"] and r["chosen"] != r["rejected"]][: int(sys.argv[2])]
-open(sys.argv[1], "w").write("".join(json.dumps(r) + "\n" for r in ok))
-open(sys.argv[1] + ".16", "w").write("".join(json.dumps(r) + "\n" for r in ok[:16]))
+python3 - "$ASSETS/prefs/rmb_pairwise.jsonl.gz" "$WORK/rmb.jsonl" "$PAIRS" <<'PY'
+import gzip, json, sys
+ok = []
+with gzip.open(sys.argv[1], "rt") as f:
+    for line in f:
+        r = json.loads(line)
+        if r["chosen"] and r["rejected"] and r["chosen"] != r["rejected"]:
+            ok.append(r)
+        if len(ok) == int(sys.argv[3]):
+            break
+open(sys.argv[2], "w").write("".join(json.dumps(r) + "\n" for r in ok))
+open(sys.argv[2] + ".16", "w").write("".join(json.dumps(r) + "\n" for r in ok[:16]))
 PY
 if [ -z "${RM:-}" ]; then
   RM=$WORK/rm
