@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "rmkit/basemodel/table.h"
 #include "rmkit/core/file_io.h"
 #include "test_util.h"
 
@@ -131,6 +132,39 @@ TEST(BasemodelCli, FoldsFileFamiliesCandidatesAndErrors) {
   EXPECT_NE(unknown.err.find("no column 'nope'"), std::string::npos) << unknown.err;
   auto verb = run_rmkit("basemodel frobnicate");
   EXPECT_EQ(verb.exit_code, 2);
+}
+
+TEST(BasemodelCli, PresenceWritesDocumentsAndAFeatureRow) {
+  const std::string model = asset("models/stories260K/stories260K.bin"), tok = asset("models/stories260K/tok512.model");
+  RMKIT_REQUIRE_ASSET(model);
+  const std::string dir = testing::temp_dir("bm_cli_presence");
+  const std::string corpus = join_path(dir, "corpus.jsonl");
+  write_file_atomic(corpus,
+                    "{\"text\": \"Once upon a time, there was a little girl named Lily.\", \"source\": \"stories\"}\n"
+                    "{\"text\": \"The dog ran to the park.\", \"source\": \"stories\"}\n"
+                    "{\"text\": \"qx zv wkk jjj\", \"source\": \"noise\"}\n");
+  const std::string out = join_path(dir, "out");
+  auto r = run_rmkit("basemodel presence --model " + shell_quote(model) + " --tokenizer " + shell_quote(tok) + " --corpus " +
+                     shell_quote(corpus) + " --group source --max-tokens 64 --name stories260K --threads 1 --output " +
+                     shell_quote(out));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::vector<json> docs;
+  for_each_line(join_path(out, "presence.jsonl"), [&](const std::string& l, size_t) {
+    docs.push_back(json::parse(l));
+    return true;
+  });
+  ASSERT_EQ(docs.size(), 3u);
+  EXPECT_GT(docs[0]["presence"].get<double>(), docs[2]["presence"].get<double>());
+  auto t = basemodel::read_table(join_path(out, "features.csv"));
+  ASSERT_EQ(t.rows(), 1u);
+  EXPECT_EQ(t.cells[0][0], "stories260K");
+  const double stories = (docs[0]["presence"].get<double>() + docs[1]["presence"].get<double>()) / 2;
+  EXPECT_NEAR(*t.number(0, t.index("presence_stories")), stories, 1e-6);
+  EXPECT_NEAR(*t.number(0, t.index("presence_noise")), docs[2]["presence"].get<double>(), 1e-6);
+  auto bad = run_rmkit("basemodel presence --model " + shell_quote(model) + " --tokenizer " + shell_quote(tok) +
+                       " --corpus " + shell_quote(corpus) + " --field body --output " + shell_quote(join_path(dir, "x")));
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("corpus.jsonl:1: missing field 'body'"), std::string::npos) << bad.err;
 }
 
 TEST(BasemodelCli, JsdOfTwoScoreFiles) {
