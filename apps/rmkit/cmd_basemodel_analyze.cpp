@@ -55,6 +55,7 @@ int run_analyze(const Options& o) {
     if (x < 0 || x > 1) throw UsageError("--l1-ratios: expected values in [0, 1]");
   a.grid = basemodel::make_grid(degrees, alphas, l1);
   a.nested = !o.flag("no-nested");
+  a.threads = static_cast<int>(o.integer("threads"));
   const std::string out = o.str("output");
   make_dirs(out);
   auto result = basemodel::analyze_table(t, a, [](const std::string& s) { std::cerr << s << "\n"; });
@@ -100,6 +101,7 @@ BasemodelVerb reg({"analyze",
                        {"alphas", OptKind::String, "0.1,0.01,0.001,0.0001", "elastic-net alphas of the grid", false, true},
                        {"l1-ratios", OptKind::String, "0,0.25,0.5,0.75,1", "l1 ratios of the grid", false, true},
                        {"no-nested", OptKind::Flag, "", "skip nested CV and leave-one-family-out"},
+                       {"threads", OptKind::Int, "0", "workers for the outer folds (0 = hardware threads; results do not depend on it)"},
                    },
                    {},
                    run_analyze,

@@ -310,7 +310,7 @@ json analyze_table(const Table& t, const AnalyzeOptions& o, const std::function<
 
     std::vector<SelectorModel> interval_models;
     auto nested_json = [&](const std::vector<int>& outer, const std::vector<std::string>* fold_names) {
-      NestedCvResult nr = nested_cv(X, y, outer, o.folds, o.seed, o.grid, o.k_min, o.k_max, o.enet);
+      NestedCvResult nr = nested_cv(X, y, outer, o.folds, o.seed, o.grid, o.k_min, o.k_max, o.enet, o.threads);
       json per_fold = json::array();
       for (size_t k = 0; k < nr.outer_folds.size(); ++k) {
         json pf = hp_json(nr.chosen[k]);

@@ -32,6 +32,7 @@ struct AnalyzeOptions {
   size_t k_min = 5, k_max = 10;           // range of the mean coverage
   std::vector<GridPoint> grid = default_grid();
   bool nested = true;                     // nested CV (and leave-one-family-out)
+  int threads = 0;                        // workers for the outer folds (0 = hardware threads)
   EnetOptions enet;
 };
 
