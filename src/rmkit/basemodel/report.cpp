@@ -68,7 +68,7 @@ std::string correlation_section(const json& a, const std::string& target, size_t
     order.emplace_back(-std::fabs(d(a["correlations"][name][target]["spearman"], 0)), name);
   }
   std::stable_sort(order.begin(), order.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
-  o << "<h3>" << html_escape(target) << "</h3><table><tr><th>feature</th><th>n</th><th>Pearson r [95% CI]</th>"
+  o << "<h3>Correlations with " << html_escape(target) << "</h3><table><tr><th>feature</th><th>n</th><th>Pearson r [95% CI]</th>"
     << "<th>p</th><th>Spearman &rho; [95% CI]</th><th>p</th><th>Kendall &tau;-b</th><th>mean C@" << kmin << "&ndash;"
     << kmax << "</th><th>paper filter</th></tr>";
   for (const auto& [_, f] : order) {

@@ -18,6 +18,7 @@
 #include "rmkit/train/loss_spec.h"
 #include "rmkit/train/optim.h"
 #include "rmkit/train/reward_model.h"
+#include "rmkit/train/run_dir.h"
 #include "rmkit/train/train_checkpoint.h"
 #include "rmkit/train/trainer.h"
 
@@ -72,6 +73,14 @@ struct Trainer::Impl {
   // schedule
   int64_t batches_per_epoch = 0;
   int64_t total_steps = 0;
+
+  // run directory (trainer_run_dir.cpp)
+  std::unique_ptr<RunLock> run_lock;
+  std::string run_id;
+  void open_run_dir();
+  void check_resume(const std::string& dir, const TrainerState& saved);
+  void record_run_identity(TrainerState* state);
+  void check_parameters_finite(int64_t step, const std::string& last_ckpt);
 
   // trainer.cpp
   void prepare();

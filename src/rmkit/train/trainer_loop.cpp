@@ -224,9 +224,9 @@ TrainResult Trainer::Impl::train() {
   torch::manual_seed(o.seed);  // dropout in the MLP head; restored from rng.pt on resume
 
   if (!o.resume.empty()) {
-    std::string dir = o.resume == "latest" ? latest_checkpoint(ckpt_dir) : o.resume;
+    std::string dir = o.resume == "latest" ? latest_checkpoint(ckpt_dir, run_id) : o.resume;
     if (dir.empty()) throw UsageError("--resume latest: no checkpoint under " + ckpt_dir);
-    TrainerState saved = load_train_checkpoint(dir, *rm, *opt);
+    TrainerState saved = load_train_checkpoint(dir, *rm, *opt, o.resume_inexact);
     auto mismatch = [&](const std::string& what, const std::string& a, const std::string& b) {
       if (a != b)
         throw ConfigError("--resume " + dir + ": " + what + " differs (checkpoint " + a + ", now " + b +
@@ -238,15 +238,17 @@ TrainResult Trainer::Impl::train() {
     mismatch("grad accumulation", std::to_string(saved.grad_accum), std::to_string(state.grad_accum));
     mismatch("total steps", std::to_string(saved.total_steps), std::to_string(state.total_steps));
     mismatch("loss spec", saved.loss, state.loss);
+    check_resume(dir, saved);  // any other option that differs, by name; rng.pt warning
     state = saved;
     size_t dropped = MetricsLog::truncate_after_step(metrics_path, state.step);
     log("resumed from " + dir + " at step " + std::to_string(state.step) +
         (dropped ? " (dropped " + std::to_string(dropped) + " metrics lines logged after it)" : ""));
   }
+  record_run_identity(&state);  // run.json; the run id every checkpoint carries
   MetricsLog metrics(metrics_path);
   Progress progress("train", total_steps, progress_mode(o.progress));
   progress.set_start_offset(state.step);
-  std::string last_ckpt = latest_checkpoint(ckpt_dir);
+  std::string last_ckpt = latest_checkpoint(ckpt_dir, run_id);
 
   int64_t cached_epoch = -1;
   data::Batches epoch_batches;
@@ -299,6 +301,7 @@ TrainResult Trainer::Impl::train() {
                          (last_ckpt.empty() ? std::string("none (use --save-every)") : last_ckpt));
     }
     opt->step();
+    check_parameters_finite(step + 1, last_ckpt);  // never evaluate, save or continue from NaN/inf weights
     state.step += 1;
     const double dt = now_s() - t0;
 
