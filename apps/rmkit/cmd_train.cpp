@@ -7,6 +7,7 @@
 #include "command.h"
 #include "rmkit/core/error.h"
 #include "rmkit/model/runtime.h"
+#include "dist_options.h"
 #include "rmkit/train/loss_spec.h"
 #include "rmkit/train/trainer.h"
 
@@ -14,7 +15,7 @@ namespace rmkit::cli {
 namespace {
 
 int run_train(const Options& o) {
-  model::configure_runtime(static_cast<int>(o.integer("threads")));
+  const bool primary = init_dist_from_options(o);  // WORLD_SIZE > 1: join the process group
   train::TrainerOptions t;
   t.model = o.str("model");
   if (o.has("tokenizer")) t.tokenizer = o.str("tokenizer");
@@ -77,17 +78,25 @@ int run_train(const Options& o) {
   t.stop_after_steps = o.integer("stop-after-steps");
   t.overwrite = o.flag("overwrite");
   t.resume_inexact = o.flag("resume-inexact");
+  t.dist_bucket_mb = o.number("bucket-mb");
+  t.dist_overlap = !o.flag("no-overlap");
+  t.zero1 = o.flag("zero1");
+  if (t.zero1 && (t.save_every > 0 || !t.resume.empty()))
+    throw UsageError("--zero1: optimizer state is sharded and not checkpointed yet; use it without --save-every / --resume");
+  if (!(t.dist_bucket_mb > 0)) throw UsageError("--bucket-mb: expected > 0");
 
   train::Trainer trainer(t);
+  if (!primary) trainer.set_logger([](const std::string&) {});  // rank 0 reports for the group
   trainer.prepare();
   const auto& s = trainer.data_summary();
-  std::fprintf(stderr,
+  if (primary) std::fprintf(stderr,
                "data summary: %zu rows read, %zu pairs kept, %zu bad rows skipped, %zu identical and %zu "
                "empty pairs dropped, %zu mismatched dropped; %zu train / %zu validation pairs; %zu "
                "truncated; padding %.1f%%\n",
                s.rows, s.kept, s.skipped_bad, s.dropped_identical, s.dropped_empty, s.dropped_mismatched,
                s.train_pairs, s.val_pairs, s.truncated, 100.0 * s.padding_fraction);
   auto r = trainer.train();
+  if (!primary) return 0;
   if (r.stopped_early) {
     std::fprintf(stderr, "stopped after %lld steps (--stop-after-steps); resume with --resume latest\n",
                  static_cast<long long>(r.steps));
@@ -109,7 +118,7 @@ int run_train(const Options& o) {
 CommandRegistrar reg({
     "train",
     "train a reward model on preference pairs",
-    {
+    with_dist_options({
         // model / data
         {"model", OptKind::String, "", "base model: HF directory, rmkit reward model or llama2.c .bin", true},
         {"tokenizer", OptKind::String, "", "tokenizer path (required for a llama2.c .bin)"},
@@ -166,7 +175,11 @@ CommandRegistrar reg({
         {"progress", OptKind::String, "auto", "auto | bar | lines | off", false, false, "auto|bar|lines|off"},
         {"save-dtype", OptKind::String, "float32", "dtype of saved weights: float32 | bfloat16 | float16", false, false, "float32|bfloat16|float16"},
         {"stop-after-steps", OptKind::Int, "0", "stop after N steps without saving the final model (to test --resume)", false, false, "[0,)"},
-    },
+        // data parallel (launched by torchrun / rmkit launch / SLURM; see docs/distributed.md)
+        {"bucket-mb", OptKind::Float, "25", "data parallel: gradient all-reduce bucket size in MiB (first bucket 1 MiB)"},
+        {"no-overlap", OptKind::Flag, "false", "data parallel: all-reduce after backward instead of during it"},
+        {"zero1", OptKind::Flag, "false", "data parallel: shard AdamW's moments over ranks (ZeRO-1; no --save-every/--resume yet)"},
+    }),
     {},
     run_train,
     /*print_config=*/true,

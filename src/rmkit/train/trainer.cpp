@@ -306,7 +306,7 @@ void Trainer::Impl::prepare() {
   for (const auto& e : train_set) train_lengths.push_back(e.length());
   for (const auto& e : val_set) val_lengths.push_back(e.length());
 
-  auto batches = data::length_grouped_batches(train_lengths, static_cast<size_t>(o.batch_size), o.seed, 0);
+  auto batches = data::length_grouped_batches(train_lengths, static_cast<size_t>(global_batch()), o.seed, 0);
   batches_per_epoch = static_cast<int64_t>(batches.size());
   // exact padding of the joint chosen+rejected batches of epoch 0
   double real = 0, slots = 0;

@@ -88,6 +88,11 @@ struct TrainerOptions {
   // Stop (as if interrupted) after this many steps, without saving the final model (0 = off).
   int64_t stop_after_steps = 0;
 
+  // data parallel (when launched with WORLD_SIZE > 1; --batch-size is per rank)
+  double dist_bucket_mb = 25;    // gradient all-reduce bucket size (the first bucket is 1 MiB)
+  bool dist_overlap = true;      // all-reduce buckets during backward (false: after it)
+  bool zero1 = false;            // shard AdamW's moments over ranks (no optimizer checkpoints yet)
+
   nlohmann::json to_json() const;
 };
 

@@ -15,6 +15,7 @@
 #include "rmkit/text/chat_template.h"
 #include "rmkit/text/tokenizer.h"
 #include "rmkit/train/batch.h"
+#include "rmkit/train/dp_step.h"
 #include "rmkit/train/loss_spec.h"
 #include "rmkit/train/optim.h"
 #include "rmkit/train/reward_model.h"
@@ -73,6 +74,10 @@ struct Trainer::Impl {
   // schedule
   int64_t batches_per_epoch = 0;
   int64_t total_steps = 0;
+
+  // data parallel (dp_step.h): null in a single process
+  std::unique_ptr<DataParallelStep> dp;
+  int64_t global_batch() const { return o.batch_size * dist::world_size(); }
 
   // run directory (trainer_run_dir.cpp)
   std::unique_ptr<RunLock> run_lock;
