@@ -2,6 +2,10 @@
 // the dispatcher; each verb lives in cmd_basemodel_<verb>.cpp.
 #include "cmd_basemodel.h"
 
+#include <iostream>
+
+#include "rmkit/core/file_io.h"
+
 namespace rmkit::cli {
 
 std::vector<Command>& basemodel_verbs() {
@@ -21,6 +25,18 @@ std::vector<std::string> split_list(const std::vector<std::string>& values) {
     }
   }
   return out;
+}
+
+void merge_into_table(const Options& o, const basemodel::Table& rows, const std::string& out_dir) {
+  if (!o.has("table")) return;
+  basemodel::Table t = basemodel::read_table(o.str("table"));
+  basemodel::MergeReport rep;
+  basemodel::Table m = basemodel::merge_tables({t, rows}, "model", &rep);
+  const std::string path = join_path(out_dir, "table.csv");
+  write_file_atomic(path, basemodel::to_csv(m));
+  std::cout << "wrote " << path << " (" << o.str("table") << " + the new columns";
+  if (!rep.missing_from[0].empty()) std::cout << "; " << rep.missing_from[0].size() << " new model(s) not in the table";
+  std::cout << ")\n";
 }
 
 namespace {

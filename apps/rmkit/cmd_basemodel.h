@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "command.h"
+#include "rmkit/basemodel/table.h"
 
 namespace rmkit::cli {
 
@@ -16,5 +17,8 @@ struct BasemodelVerb {
 
 // "a,b" "c" -> {a, b, c}: repeatable options that also accept comma-separated lists.
 std::vector<std::string> split_list(const std::vector<std::string>& values);
+
+// When --table T is given: T joined with `rows` on the model name, written to OUT/table.csv.
+void merge_into_table(const Options& o, const basemodel::Table& rows, const std::string& out_dir);
 
 }  // namespace rmkit::cli

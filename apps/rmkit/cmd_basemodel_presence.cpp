@@ -79,6 +79,7 @@ int run_presence(const Options& o) {
     }
   t.cells.push_back(row);
   write_file_atomic(join_path(out, "features.csv"), basemodel::to_csv(t));
+  merge_into_table(o, t, out);
   std::cout << "documents " << r.scored << " scored, " << r.skipped << " skipped (fewer than 2 tokens); N = "
             << r.max_tokens << "; mean presence " << r.mean << "\n";
   for (const auto& [g, v] : r.groups)
@@ -98,6 +99,7 @@ BasemodelVerb reg({"presence",
                        {"max-tokens", OptKind::Int, "2048", "N: score the first N tokens (capped at the model's context - 1)"},
                        {"batch-size", OptKind::Int, "8", "documents per forward pass"},
                        {"name", OptKind::String, "", "model name in features.csv (default: the model's file name)"},
+                       {"table", OptKind::String, "", "model table (CSV/JSONL, name column `model`) to join the new columns into: OUT/table.csv"},
                        {"output", OptKind::String, "", "output directory: presence.jsonl (per document), features.csv (one table row)", true},
                        {"threads", OptKind::Int, "0", "intra-op threads (0 = physical cores)"},
                    },

@@ -97,6 +97,7 @@ int run_probe(const Options& o) {
     std::cout << "\n";
   }
   write_file_atomic(join_path(out, "probe.csv"), basemodel::to_csv(t));
+  merge_into_table(o, t, out);
   write_file_atomic(join_path(out, "probe.json"),
                     nlohmann::json({{"settings", o.effective()}, {"candidates", js}}).dump(1) + "\n");
   std::cout << "wrote " << join_path(out, "probe.csv") << " (merge with rmkit basemodel table --merge) and "
@@ -118,6 +119,7 @@ BasemodelVerb reg({"probe",
                        {"seed", OptKind::Int, "42", "training seed (the same for every run)"},
                        {"chat-template", OptKind::String, "auto", "chat template (auto = per model)"},
                        {"no-zero-shot", OptKind::Flag, "", "skip the zero-shot implicit preference accuracy"},
+                       {"table", OptKind::String, "", "model table (CSV/JSONL, name column `model`) to join the new columns into: OUT/table.csv"},
                        {"output", OptKind::String, "", "output directory: probe.csv (table rows), probe.json, runs/", true},
                        {"threads", OptKind::Int, "0", "intra-op threads (0 = physical cores)"},
                    },

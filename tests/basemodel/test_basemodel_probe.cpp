@@ -93,7 +93,10 @@ TEST(BasemodelProbe, RanksPretrainedAboveRandomOnTwoTinyModels) {
                         " --output " + shell_quote(rand_hf));
   ASSERT_EQ(conv.exit_code, 0) << conv.err;
   const std::string out = join_path(dir, "out");
-  auto r = run_rmkit("basemodel probe --candidate random=" + shell_quote(rand_hf) + " --candidate stories=" +
+  const std::string table = join_path(dir, "models.csv");
+  write_file_atomic(table, "model,params_m\nstories,0.26\nother,1.0\n");
+  auto r = run_rmkit("basemodel probe --table " + shell_quote(table) + " --candidate random=" + shell_quote(rand_hf) +
+                     " --candidate stories=" +
                      shell_quote(model + "," + tok) + " --data " + shell_quote(train) + " --val " + shell_quote(val) +
                      " --steps 6 --lr 1e-3,5e-3 --batch-size 4 --max-length 64 --threads 1 --output " + shell_quote(out));
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -119,6 +122,13 @@ TEST(BasemodelProbe, RanksPretrainedAboveRandomOnTwoTinyModels) {
   EXPECT_EQ(*t.number(0, rank), 1);
   EXPECT_GE(*t.number(0, acc), *t.number(1, acc));
   EXPECT_TRUE(t.find("zero_shot_accuracy").has_value());
+  // --table: the probe columns joined into the given model table
+  auto merged = basemodel::read_table(join_path(out, "table.csv"));
+  ASSERT_EQ(merged.rows(), 3u);  // stories, other, random
+  EXPECT_EQ(merged.cells[0][0], "stories");
+  EXPECT_EQ(*merged.number(0, merged.index("params_m")), 0.26);
+  EXPECT_NEAR(*merged.number(0, merged.index("zero_shot_accuracy")), by["stories"]["zero_shot_accuracy"].get<double>(), 1e-7);
+  EXPECT_FALSE(merged.number(1, merged.index("probe_accuracy")).has_value());  // "other" was not probed
 }
 
 }  // namespace

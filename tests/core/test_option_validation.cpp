@@ -80,7 +80,7 @@ TEST(OptionValidation, ConfigFileValuesAreCheckedToo) {
 
 TEST(OptionValidation, HelpShowsTheRange) {
   std::string h = Options::help_text("x", "y", kSpecs);
-  EXPECT_NE(h.find("[default: 0.05, in [0, 1)]"), std::string::npos) << h;
+  EXPECT_NE(h.find("[default: 0.05] (in [0, 1))"), std::string::npos) << h;
 }
 
 }  // namespace

@@ -301,10 +301,9 @@ std::string Options::help_text(const std::string& command, const std::string& su
     os << ' ' << s.help;
     if (s.required) os << " (required)";
     else if (!s.default_value.empty() && s.kind != OptKind::Flag) {
-      os << " [default: " << s.default_value;
+      os << " [default: " << s.default_value << "]";
       const std::string valid = effective_valid(s);
-      if (!valid.empty() && s.kind != OptKind::String) os << ", " << parse_interval(s, valid).describe();
-      os << "]";
+      if (!valid.empty() && s.kind != OptKind::String) os << " (" << parse_interval(s, valid).describe() << ")";
     }
     os << "\n";
   }
