@@ -57,7 +57,9 @@ void Trainer::Impl::check_resume(const std::string& dir, const TrainerState& sav
         "run will not match an uninterrupted one (dropout)");
   if (saved.config.is_object() && !saved.config.empty()) {
     std::string was, now;
-    const std::string key = first_config_difference(saved.config, o.to_json(), &was, &now);
+    nlohmann::json cfg = o.to_json();
+    cfg["batch_size"] = global_batch();  // data parallel: the global batch must match, not the per-rank one
+    const std::string key = first_config_difference(saved.config, cfg, &was, &now);
     if (!key.empty())
       throw ConfigError("--resume " + dir + ": " + config_key_option(key) + " differs (checkpoint " + was + ", now " +
                         now + "; config key '" + key + "'); only " + resumable_list() +
@@ -70,6 +72,7 @@ void Trainer::Impl::record_run_identity(TrainerState* state) {
   if (run_id.empty()) run_id = state->run_id.empty() ? RunIdentity::new_id() : state->run_id;
   state->run_id = run_id;
   state->config = o.to_json();
+  state->config["batch_size"] = global_batch();  // per-rank batch x world size (resumable at any world size)
   if (!writes_outputs()) return;
   auto existing = RunIdentity::read(o.output);
   if (existing && existing->run_id == run_id) return;
