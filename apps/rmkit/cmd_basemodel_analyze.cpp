@@ -1,6 +1,7 @@
 // rmkit basemodel analyze: correlations, top-k coverage, the elastic-net selector with nested CV,
 // PCA and the candidate shortlist -> OUT/basemodel.json + OUT/report.html (see docs/basemodel.md).
 #include <cmath>
+#include <cstdlib>
 #include <iostream>
 
 #include "cmd_basemodel.h"
@@ -35,7 +36,16 @@ int run_analyze(const Options& o) {
   a.features = split_list(o.list("features"));
   a.family_column = o.str("family-column");
   a.missing = o.choice("missing", {"features", "rows"});
-  a.folds = static_cast<int>(o.integer("folds"));
+  // --folds K, or --folds FILE (CSV model,fold; same as --folds-file)
+  const std::string folds = o.str("folds");
+  char* end = nullptr;
+  const long k = std::strtol(folds.c_str(), &end, 10);
+  if (end != folds.c_str() && *end == '\0') {
+    if (k < 2) throw UsageError("--folds: expected K >= 2 or a CSV file model,fold, got '" + folds + "'");
+    a.folds = static_cast<int>(k);
+  } else {
+    a.folds_file = folds;
+  }
   a.loo = o.flag("loo");
   if (o.has("folds-file")) a.folds_file = o.str("folds-file");
   a.seed = static_cast<uint64_t>(o.integer("seed"));
@@ -90,7 +100,7 @@ BasemodelVerb reg({"analyze",
                        {"name-column", OptKind::String, "model", "column holding the model name"},
                        {"family-column", OptKind::String, "family", "leave-one-family-out split when this column exists"},
                        {"missing", OptKind::String, "features", "missing feature cells: features (drop the feature) | rows (drop the row)"},
-                       {"folds", OptKind::Int, "10", "K of the seeded K-fold CV (outer and inner)"},
+                       {"folds", OptKind::String, "10", "K of the seeded K-fold CV (outer and inner), or a CSV file model,fold of outer folds"},
                        {"loo", OptKind::Flag, "", "leave-one-out instead of K-fold (outer)"},
                        {"folds-file", OptKind::String, "", "CSV model,fold giving the outer folds"},
                        {"seed", OptKind::Int, "0", "seed of fold shuffles and bootstrap resamples"},

@@ -98,7 +98,7 @@ TEST(BasemodelCli, FoldsFileFamiliesCandidatesAndErrors) {
   write_file_atomic(join_path(dir, "t.csv"), csv);
   write_file_atomic(join_path(dir, "folds.csv"), folds);
   const std::string out = join_path(dir, "out");
-  auto r = run_rmkit("basemodel analyze --table " + shell_quote(join_path(dir, "t.csv")) + " --target y --folds-file " +
+  auto r = run_rmkit("basemodel analyze --table " + shell_quote(join_path(dir, "t.csv")) + " --target y --folds " +
                      shell_quote(join_path(dir, "folds.csv")) + " --degrees 1 --bootstrap 0 --output " + shell_quote(out));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   json j = json::parse(read_file(join_path(out, "basemodel.json")));
