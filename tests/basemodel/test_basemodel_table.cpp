@@ -82,6 +82,15 @@ TEST(BasemodelTable, MergeJoinsOnNameAndReports) {
   Table back = parse_csv(to_csv(m), "m.csv");
   EXPECT_EQ(back.cells, m.cells);
   EXPECT_THROW(merge_tables({parse_csv("model,x\nm1,1\nm1,2\n", "dup.csv")}, "model", nullptr), FormatError);
+  // a bad cell of a merged table is reported where it came from
+  Table c = parse_csv("model,z\nm2,oops\n", "/d/c.csv");
+  Table m2 = merge_tables({a, c}, "model", nullptr);
+  try {
+    m2.number(1, m2.index("z"));
+    FAIL() << "no error";
+  } catch (const FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("/d/c.csv:2:4: column 'z'"), std::string::npos) << e.what();
+  }
 }
 
 TEST(BasemodelJsd, HandComputedHistograms) {
