@@ -3,11 +3,13 @@
 // the bucketed overlapped all-reduce against a plain per-parameter all-reduce, parameters without
 // gradients, gradient accumulation, broadcast and the one-line timeout error.
 #include <gtest/gtest.h>
+#include <ATen/CPUGeneratorImpl.h>
 #include <torch/csrc/distributed/c10d/HashStore.hpp>
 #include <torch/torch.h>
 
 #include <chrono>
 #include <functional>
+#include <mutex>
 #include <thread>
 
 #include "rmkit/core/error.h"
@@ -58,9 +60,18 @@ struct Net : torch::nn::Module {
   }
 };
 
+// The rank threads share libtorch's global generator: seeding and drawing happen under one lock
+// (identical nets on every rank and in every run), and data comes from per-call generators.
 std::shared_ptr<Net> make_net() {
+  static std::mutex mu;
+  std::lock_guard<std::mutex> lk(mu);
   torch::manual_seed(7);
   return std::make_shared<Net>();
+}
+
+torch::Tensor randn_seeded(std::vector<int64_t> shape, uint64_t seed) {
+  auto gen = torch::make_generator<at::CPUGeneratorImpl>(seed);
+  return torch::randn(shape, gen);
 }
 
 TEST(DistLaunchEnv, ReadsTorchrunVariables) {
@@ -143,8 +154,7 @@ TEST(DistReducer, BucketedOverlappedEqualsPlainPerParameterAllReduce) {
     ro.bucket_cap_bytes = 4096;
     ro.first_bucket_bytes = 512;
     GradReducer red(g, params, ro);
-    torch::manual_seed(100 + rank);  // different data on each rank
-    auto x = torch::randn({8, 16});
+    auto x = randn_seeded({8, 16}, 100 + rank);  // different data on each rank
     red.prepare(true);
     net->forward(x, /*use_extra=*/true).backward();
     EXPECT_GT(red.stats().buckets_launched_in_backward, 0u) << "no bucket was launched during backward";
@@ -169,8 +179,7 @@ TEST(DistReducer, ParametersWithoutGradientsStillComplete) {
     for (auto& p : net->parameters())
       if (p.requires_grad()) params.push_back(p);
     GradReducer red(g, params, ReducerOptions{1024, 256, true});
-    torch::manual_seed(200 + rank);
-    auto x = torch::randn({4, 16});
+    auto x = randn_seeded({4, 16}, 200 + rank);
     red.prepare(true);
     // rank 0 uses the extra head, rank 1 does not: its hooks never fire for it
     net->forward(x, rank == 0).backward();
@@ -193,7 +202,7 @@ TEST(DistReducer, ParametersWithoutGradientsStillComplete) {
     auto net = make_net();
     GradReducer red(g, net->parameters(), ReducerOptions{1024, 256, true});
     red.prepare(true);
-    net->forward(torch::randn({2, 16}), false).backward();
+    net->forward(randn_seeded({2, 16}, 250 + rank), false).backward();
     red.finish("test step");
     EXPECT_FALSE(net->unused->weight.grad().defined());
     EXPECT_TRUE(net->c->weight.grad().defined());
@@ -205,8 +214,7 @@ TEST(DistReducer, AccumulatedMicroBatchesReduceOnceAtTheEnd) {
     auto net = make_net();
     auto params = net->parameters();
     GradReducer red(g, params, ReducerOptions{2048, 512, true});
-    torch::manual_seed(300 + rank);
-    auto x1 = torch::randn({3, 16}), x2 = torch::randn({5, 16});
+    auto x1 = randn_seeded({3, 16}, 300 + rank), x2 = randn_seeded({5, 16}, 350 + rank);
     red.prepare(false);
     net->forward(x1, true).backward();
     EXPECT_EQ(red.stats().buckets_launched_in_backward, 0u);
@@ -229,9 +237,8 @@ TEST(DistReducer, WithoutOverlapGivesTheSameGradients) {
     run_ranks(2, [&](int rank, std::shared_ptr<Group> g) {
       auto net = make_net();
       GradReducer red(g, net->parameters(), ReducerOptions{2048, 512, overlap});
-      torch::manual_seed(400 + rank);
       red.prepare(true);
-      net->forward(torch::randn({6, 16}), true).backward();
+      net->forward(randn_seeded({6, 16}, 400 + rank), true).backward();
       EXPECT_EQ(red.stats().buckets_launched_in_backward > 0, overlap);
       red.finish("test step");
       if (rank == 0)
@@ -244,11 +251,11 @@ TEST(DistReducer, WithoutOverlapGivesTheSameGradients) {
 
 TEST(DistGroup, BroadcastGivesEveryRankRootsValues) {
   run_ranks(3, [&](int rank, std::shared_ptr<Group> g) {
-    torch::manual_seed(rank);  // different initial values per rank
-    std::vector<torch::Tensor> ts = {torch::randn({5, 3}), torch::randn({7}), torch::arange(4, torch::kLong) * rank};
+    // different initial values per rank
+    std::vector<torch::Tensor> ts = {randn_seeded({5, 3}, 10 + rank), randn_seeded({7}, 20 + rank),
+                                     torch::arange(4, torch::kLong) * rank};
     broadcast_tensors(*g, ts, 0, "test broadcast");
-    torch::manual_seed(0);
-    auto a = torch::randn({5, 3}), b = torch::randn({7});
+    auto a = randn_seeded({5, 3}, 10), b = randn_seeded({7}, 20);
     EXPECT_TRUE(torch::equal(ts[0], a));
     EXPECT_TRUE(torch::equal(ts[1], b));
     EXPECT_TRUE(torch::equal(ts[2], torch::zeros({4}, torch::kLong)));

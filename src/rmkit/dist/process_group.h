@@ -4,9 +4,11 @@
 // store). Gloo on CPU; ProcessGroupNCCL when built against a CUDA libtorch with USE_C10D_NCCL and
 // RMKIT_DIST_BACKEND=nccl (or CUDA tensors).
 #pragma once
+#include <torch/csrc/distributed/c10d/Backend.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
 #include <torch/csrc/distributed/c10d/Store.hpp>
 #include <torch/csrc/distributed/c10d/Work.hpp>
+#include <torch/version.h>
 
 #include <atomic>
 #include <chrono>
@@ -21,6 +23,14 @@
 namespace rmkit::dist {
 
 class DistError : public Error { using Error::Error; };
+
+// The collective interface: in libtorch 1.13 ProcessGroupGloo/NCCL derive from ProcessGroup, in 2.x
+// from Backend (a ProcessGroup dispatches to one); both have the same collective methods.
+#if TORCH_VERSION_MAJOR >= 2
+using Collectives = c10d::Backend;
+#else
+using Collectives = c10d::ProcessGroup;
+#endif
 
 struct GroupOptions {
   std::chrono::milliseconds timeout = std::chrono::minutes(30);
@@ -45,7 +55,7 @@ class Group {
   int size() const { return size_; }
   std::chrono::milliseconds timeout() const { return opts_.timeout; }
   const std::string& backend() const { return backend_; }
-  c10d::ProcessGroup& pg() { return *pg_; }
+  Collectives& pg() { return *pg_; }
 
   // Asynchronous SUM all-reduce; finish with wait(). `what` names the operation in errors.
   c10::intrusive_ptr<c10d::Work> allreduce_async(std::vector<at::Tensor>& tensors);
@@ -67,7 +77,7 @@ class Group {
 
   c10::intrusive_ptr<c10d::Store> store_;
   c10::intrusive_ptr<c10d::Store> hb_store_;  // own connection for the heartbeat thread
-  c10::intrusive_ptr<c10d::ProcessGroup> pg_;
+  c10::intrusive_ptr<Collectives> pg_;
   int rank_ = 0, size_ = 1;
   GroupOptions opts_;
   std::string backend_;
