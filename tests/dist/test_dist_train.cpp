@@ -16,6 +16,11 @@
 #include "dist/dist_test_util.h"
 #include "rmkit/core/file_io.h"
 #include "rmkit/core/metrics_log.h"
+#include "rmkit/model/checkpoint.h"
+#include "rmkit/model/config.h"
+#include "rmkit/model/registry.h"
+#include "rmkit/model/safetensors.h"
+#include "rmkit/text/tokenizer.h"
 #include "test_util.h"
 
 namespace rmkit::testing::dist {
@@ -76,6 +81,47 @@ TEST(E2EDistTrain, TwoRanksEqualOneProcessWithGradientAccumulation) {
   RMKIT_REQUIRE_ASSET(asset("prefs/llmbar.jsonl.gz"));
   check_equivalence("accum", "margin-mse:1,sft:0.1", 3, 3, 7, 97,
                     " --val-data " + shell_quote(asset("prefs/llmbar.jsonl.gz")) + " --max-val-pairs 30");
+}
+
+// An untied LM head (a randomly initialised stories-sized Llama with tie_word_embeddings false):
+// under a reward-only loss it gets no gradient on any rank and is left out of the all-reduce; with
+// dpo it is trained and reduced. Both runs equal one process, and the unused head stays unchanged.
+TEST(E2EDistTrain, UntiedLmHeadUnusedOrTrainedEqualsOneProcess) {
+  RMKIT_REQUIRE_ASSET(asset("models/stories260K/tok512.bin"));
+  const std::string dir = temp_dir("dist_untied");
+  const std::string data = write_train_slice(dir, 120);
+  const std::string base = join_path(dir, "base");
+  {
+    nlohmann::json j = {{"architectures", {"LlamaForCausalLM"}}, {"model_type", "llama"}, {"vocab_size", 512},
+                        {"hidden_size", 64}, {"intermediate_size", 128}, {"num_hidden_layers", 2},
+                        {"num_attention_heads", 4}, {"num_key_value_heads", 2}, {"max_position_embeddings", 128},
+                        {"rms_norm_eps", 1e-5}, {"rope_theta", 10000.0}, {"tie_word_embeddings", false}};
+    auto cfg = model::ModelConfig::from_json(j, "untied");
+    torch::manual_seed(11);
+    auto m = model::create_model(cfg);
+    auto tok = text::load_tokenizer(asset("models/stories260K/tok512.bin"));
+    model::save_pretrained(base, cfg, *m, tok.get());
+  }
+  auto with_model = [&](std::string args) {
+    const std::string from = "--model " + shell_quote(asset("models/stories260K/stories260K.bin")) + " --tokenizer " +
+                             shell_quote(asset("models/stories260K/tok512.bin"));
+    args.replace(args.find(from), from.size(), "--model " + shell_quote(base));
+    return args;
+  };
+  std::string out;
+  for (const std::string loss : {"bt", "bt:1,dpo:0.2"}) {
+    const std::string tag = loss == "bt" ? "bt" : "dpo";
+    const std::string one = join_path(dir, "one_" + tag), dp = join_path(dir, "dp_" + tag);
+    ASSERT_EQ(run_bounded(bin() + " " + with_model(train_args(data, one, loss, 8, 1, 5)), {}, 100, &out), 0) << out;
+    ASSERT_EQ(run_bounded(launch(2, with_model(train_args(data, dp, loss, 4, 1, 5))), {}, 100, &out), 0) << out;
+    expect_same_run(one, dp, 5);
+    auto before = model::read_safetensors(join_path(base, "model.safetensors")).at("lm_head.weight");
+    auto after = saved_weights(dp);
+    ASSERT_TRUE(after.count("lm_head.weight")) << "the saved reward model has no lm_head";
+    const double moved = (after.at("lm_head.weight") - before).abs().max().item<double>();
+    if (loss == "bt") EXPECT_EQ(moved, 0.0);
+    else EXPECT_GT(moved, 0.0);
+  }
 }
 
 TEST(E2EDistTrain, Zero1EqualsPlainDataParallel) {

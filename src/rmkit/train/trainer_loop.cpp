@@ -252,7 +252,12 @@ TrainResult Trainer::Impl::train() {
   dist::ReducerOptions ro;
   ro.bucket_cap_bytes = static_cast<size_t>(o.dist_bucket_mb * (1 << 20));
   ro.overlap = o.dist_overlap;
-  dp = DataParallelStep::create(params, ro);
+  // An untied LM head that no loss term reads (no dpo/ipo/hinge/simpo/sft/kl) gets no gradient on any
+  // rank: it is left out of the all-reduce instead of sending its zeros every step.
+  std::vector<torch::Tensor> reduced;
+  for (const auto& [name, p] : rm->named_trainable_parameters())
+    if (need_policy || need_kl || need_sft || name != "lm_head.weight") reduced.push_back(p);
+  dp = DataParallelStep::create(reduced, ro);
   if (dp) dp->broadcast_parameters(params);
   if (dp && o.zero1) dp->enable_zero1(groups);
   const bool primary = dist::is_primary();
