@@ -2,6 +2,8 @@
 // Every option lives in the table below: it drives parsing, --help (with defaults), --config
 // FILE.json (same keys) and the effective configuration printed at start.
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <iostream>
 
 #include "command.h"
@@ -78,6 +80,20 @@ int run_train(const Options& o) {
   t.stop_after_steps = o.integer("stop-after-steps");
   t.overwrite = o.flag("overwrite");
   t.resume_inexact = o.flag("resume-inexact");
+  // torchrun --max-restarts: a restarted attempt continues the run from its last checkpoint (or, when
+  // the failed attempt saved none, starts it again) unless --resume/--overwrite say otherwise
+  if (const char* rc = std::getenv("TORCHELASTIC_RESTART_COUNT");
+      rc && std::atoi(rc) > 0 && t.resume.empty() && !t.overwrite) {
+    std::error_code ec;
+    bool any = false;
+    for (const auto& e : std::filesystem::directory_iterator(t.output + "/checkpoints", ec))
+      any |= e.path().filename().string().rfind("step-", 0) == 0;
+    if (any) t.resume = "latest";
+    else t.overwrite = true;
+    if (primary)
+      std::fprintf(stderr, "torchrun restart %s: %s\n", rc,
+                   any ? "resuming from the latest checkpoint" : "no checkpoint yet, starting the run again");
+  }
   t.dist_bucket_mb = o.number("bucket-mb");
   t.dist_overlap = !o.flag("no-overlap");
   t.zero1 = o.flag("zero1");

@@ -224,6 +224,38 @@ TEST(E2EDistTrain, KilledRankStopsTheSurvivorAndResumeContinuesExactly) {
   EXPECT_LT(max_weight_diff(ref, run), 1e-4);  // 40 AdamW steps of fp32 summation-order noise
 }
 
+// torchrun --max_restarts 1: rank 1 of the first attempt is killed mid-run; torchrun stops rank 0,
+// restarts the group, the restarted attempt resumes from the last checkpoint (rmkit sees
+// TORCHELASTIC_RESTART_COUNT=1) and the finished run has the uninterrupted loss sequence.
+TEST(E2EDistTrain, TorchrunMaxRestartsResumesAfterAKilledRank) {
+  RMKIT_REQUIRE_ASSET(asset("models/stories260K/stories260K.bin"));
+  std::string out, python;
+  for (const char* py : {"/usr/bin/python3", "python3"})
+    if (python.empty() && run_bounded(std::string(py) + " -c 'import torch.distributed.run'", {}, 60, &out) == 0) python = py;
+  if (python.empty()) GTEST_SKIP() << "python3-torch (torchrun) is not installed: " << out;
+  const std::string dir = temp_dir("dist_restart");
+  const std::string data = write_train_slice(dir, 400);
+  const int steps = 30;
+  const std::string ref = join_path(dir, "ref"), run = join_path(dir, "run");
+  ASSERT_EQ(run_bounded(bin() + " " + train_args(data, ref, "bt", 8, 1, steps), {}, 100, &out), 0) << out;
+  const std::string train = bin() + " " + train_args(data, run, "bt", 4, 1, steps) + " --save-every 2 --dist-timeout 30";
+  const std::string metrics = shell_quote(join_path(run, "metrics.jsonl"));
+  // attempt 0, rank 1: train in the background, SIGKILL it once rank 0 logged 4 steps (bounded wait)
+  const std::string script =
+      "if [ \"$TORCHELASTIC_RESTART_COUNT\" = 0 ] && [ \"$RANK\" = 1 ]; then " + train + " & P=$!; i=0; "
+      "while [ \"$(cat " + metrics + " 2>/dev/null | wc -l)\" -lt 4 ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done; "
+      "kill -9 $P; exit 1; else exec " + train + "; fi";
+  const std::string cmd = python + " -m torch.distributed.run --nnodes 1 --nproc_per_node 2 --redirects 2 --tee 2 "
+                          "--max_restarts 1 --master_addr 127.0.0.1 --master_port " + std::to_string(free_port()) +
+                          " --no_python sh -c " + shell_quote(script);
+  ASSERT_EQ(run_bounded(cmd, {}, 110, &out), 0) << out;
+  EXPECT_NE(out.find("torchrun restart 1: resuming from the latest checkpoint"), std::string::npos) << out;
+  auto a = metric_series(ref, "loss"), b = metric_series(run, "loss");
+  ASSERT_EQ(a.size(), static_cast<size_t>(steps));
+  ASSERT_EQ(b.size(), static_cast<size_t>(steps));
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-5 * std::max(1.0, std::abs(a[i]))) << "step " << i + 1;
+}
+
 TEST(DistTrain, LaunchExitsWithTheFirstFailuresCode) {
   std::string out;
   // rank 1 fails with 3, rank 0 would run for a minute: launch stops it and exits 3 quickly
