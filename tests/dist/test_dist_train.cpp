@@ -224,6 +224,50 @@ TEST(E2EDistTrain, KilledRankStopsTheSurvivorAndResumeContinuesExactly) {
   EXPECT_LT(max_weight_diff(ref, run), 1e-4);  // 40 AdamW steps of fp32 summation-order noise
 }
 
+// A hung rank (SIGSTOP: its connections stay open, its heartbeat stops): the survivor gives up after
+// --dist-timeout with the one-line error naming the silent rank, never hangs.
+TEST(E2EDistTrain, HungRankTimesOutWithTheErrorLine) {
+  RMKIT_REQUIRE_ASSET(asset("models/stories260K/stories260K.bin"));
+  const std::string dir = temp_dir("dist_hang");
+  const std::string data = write_train_slice(dir, 400);
+  const std::string run = join_path(dir, "run");
+  const std::string args = train_args(data, run, "bt", 4, 1, 40) + " --dist-timeout 5";
+  const std::map<std::string, std::string> base = {{"WORLD_SIZE", "2"}, {"LOCAL_WORLD_SIZE", "2"},
+                                                   {"MASTER_ADDR", "127.0.0.1"},
+                                                   {"MASTER_PORT", std::to_string(free_port())}};
+  auto env0 = base, env1 = base;
+  env0["RANK"] = env0["LOCAL_RANK"] = "0";
+  env1["RANK"] = env1["LOCAL_RANK"] = "1";
+  Child r0 = spawn(bin() + " " + args, env0, join_path(dir, "rank0.log"));
+  Child r1 = spawn(bin() + " " + args, env1, join_path(dir, "rank1.log"));
+  const auto t0 = std::chrono::steady_clock::now();
+  bool stopped = false;
+  while (std::chrono::steady_clock::now() - t0 < std::chrono::seconds(60)) {
+    if (path_exists(join_path(run, "metrics.jsonl")) && metric_series(run, "loss").size() >= 2) {
+      ::kill(-r1.pid, SIGSTOP);
+      stopped = true;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  const auto t_stop = std::chrono::steady_clock::now();
+  const int code0 = wait_child(r0, 40);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_stop).count();
+  ::kill(-r1.pid, SIGKILL);
+  wait_child(r1, 10);
+  ASSERT_TRUE(stopped) << read_file(r0.log);
+  const std::string log0 = read_file(r0.log);
+  ASSERT_NE(code0, -1) << "survivor still running 40 s after rank 1 hung (timeout 5 s): " << log0;
+  EXPECT_EQ(code0, 1) << log0;
+  EXPECT_LT(secs, 30.0);
+  if (metric_series(run, "loss").size() < 40u) {  // (the hang landed inside the run, as intended)
+    std::string last = log0.substr(0, log0.find_last_not_of('\n') + 1);
+    last = last.substr(last.rfind('\n') + 1);
+    EXPECT_NE(last.find("rmkit train: error: rank 0/2: "), std::string::npos) << log0;
+    EXPECT_NE(last.find("rank 1 stopped responding"), std::string::npos) << last;
+  }
+}
+
 // torchrun --max_restarts 1: rank 1 of the first attempt is killed mid-run; torchrun stops rank 0,
 // restarts the group, the restarted attempt resumes from the last checkpoint (rmkit sees
 // TORCHELASTIC_RESTART_COUNT=1) and the finished run has the uninterrupted loss sequence.
