@@ -167,7 +167,7 @@ CommandRegistrar reg({
         {"epochs", OptKind::Int, "1", "passes over the training pairs", false, false, "[0,)"},
         {"max-steps", OptKind::Int, "0", "optimizer steps (> 0 overrides --epochs)", false, false, "[0,)"},
         {"seed", OptKind::Int, "42", "seed: split, batch order, head init, dropout", false, false, "[0,)"},
-        {"threads", OptKind::Int, "0", "CPU threads (0 = physical cores)", false, false, "[0,4*cores]"},
+        {"threads", OptKind::Int, "0", "CPU threads (0 = physical cores; data parallel: divided by the ranks on this machine)", false, false, "[0,4*cores]"},
         {"bf16", OptKind::Flag, "false", "bfloat16 autocast on CPU"},
         {"shared-prefix", OptKind::String, "auto", "auto | on | off: run each prompt once for both replies in packed, padding-free batches (same loss and gradients; auto = on); off: the padded joint layout", false, false, "auto|on|off"},
         {"grad-checkpointing", OptKind::Flag, "false", "recompute each block's activations in backward (less memory, more time)"},
