@@ -67,7 +67,7 @@ run() {  # name data loss extra-args...
   local name=$1 data=$2 loss=$3; shift 3
   if [ ! -f "$OUT/$name/eval/eval.json" ]; then
     echo "== $name: --loss $loss on $(basename "$data")" >&2
-    "$RMKIT" train --model "$MODEL" --tokenizer "$TOK" --data "$data" --output "$OUT/$name/model" \
+    "$RMKIT" train --model "$MODEL" --tokenizer "$TOK" --data "$data" --output "$OUT/$name/model" --overwrite \
       --chat-template plain --max-length "$MAX_LENGTH" --batch-size "$BATCH" --lr "$LR" --warmup-ratio 0.05 \
       --val-fraction 0.05 --loss "$loss" --threads "$THREADS" --progress lines "$@" > "$OUT/$name.train.json"
     "$RMKIT" eval --model "$OUT/$name/model" --data "${EVAL_FILES[@]}" --output "$OUT/$name/eval" \

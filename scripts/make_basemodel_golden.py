@@ -84,5 +84,34 @@ def main():
     print("wrote", OUT, "best", grid[best], "mse", mse[best])
 
 
+def shared_correlations():
+    """Correlations of a few benchmarks with the RewardBench score on the shared tables (scipy)."""
+    import csv
+    import scipy
+    import scipy.stats as st
+    assets = os.environ.get("RMKIT_ASSETS", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "assets"))
+
+    def read(name):
+        with open(os.path.join(assets, "basemodel", name)) as f:
+            return {r["model"]: r for r in csv.DictReader(l for l in f if not l.startswith("#"))}
+
+    rm, v2, v1 = read("rm_scores_regression.csv"), read("open_llm_leaderboard_v2.csv"), read("open_llm_leaderboard_v1.csv")
+    out = {"generator": "scripts/make_basemodel_golden.py", "scipy": scipy.__version__, "target": "score", "features": {}}
+    for table, feats in ((v2, ["ifeval", "bbh", "mmlu_pro"]), (v1, ["mmlu"])):
+        names = [n for n in rm if n in table]  # pairwise complete, in the score table's order
+        for f in feats:
+            x = [float(table[n][f]) for n in names]
+            y = [float(rm[n]["score"]) for n in names]
+            r, s, k = st.pearsonr(x, y), st.spearmanr(x, y), st.kendalltau(x, y)
+            out["features"][f] = {"n": len(names), "pearson": float(r[0]), "pearson_p": float(r[1]),
+                                  "spearman": float(s[0]), "spearman_p": float(s[1]), "kendall": float(k[0])}
+    path = os.path.join(os.path.dirname(OUT), "shared_correlations_golden.json")
+    with open(path, "w") as f:
+        json.dump(out, f, indent=1)
+        f.write("\n")
+    print("wrote", path)
+
+
 if __name__ == "__main__":
+    shared_correlations()
     main()

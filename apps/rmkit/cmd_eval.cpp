@@ -9,6 +9,7 @@
 #include "rmkit/eval/metrics/report.h"
 #include "rmkit/eval/metrics/score_reader.h"
 #include "rmkit/model/runtime.h"
+#include "dist_options.h"
 #include "score_options.h"
 
 namespace rmkit::cli {
@@ -27,6 +28,7 @@ int run_eval(const Options& o) {
   const std::string out_dir = o.str("output");
   make_dirs(out_dir);
   std::vector<eval::ScoredPair> pairs;
+  bool primary = true;
   if (o.has("scores")) {
     if (o.has("data")) throw UsageError("give either --scores (rewards already computed) or --data with a model");
     for (const auto& p : o.list("scores")) {
@@ -35,11 +37,15 @@ int run_eval(const Options& o) {
     }
   } else {
     if (!o.has("data")) throw UsageError("missing --data FILE... (or --scores FILE...)");
-    model::configure_runtime(static_cast<int>(o.integer("threads")));
-    eval::RowScorer scorer(score_job_from(o));
-    std::cerr << "evaluating " << scorer.describe() << "\n";
+    primary = init_dist_from_options(o);  // WORLD_SIZE > 1: rows are sharded, rank 0 writes
+    eval::ScoreJob job = score_job_from(o);
+    if (!primary) job.opts.progress = false;
+    eval::RowScorer scorer(job);
+    std::cerr << "evaluating " << scorer.describe() << ", max length " << scorer.max_length() << " tokens\n";
+    data::ReadStats totals;
     for (const auto& path : o.list("data")) {
       eval::ScoredFile f = scorer.score_file(path);
+      data::add_read_stats(&totals, f.stats);
       if (f.singles) throw UsageError(path + ": eval needs preference pairs (chosen/rejected), not single responses");
       const std::string name = stem(path);
       std::string rows;
@@ -48,11 +54,16 @@ int run_eval(const Options& o) {
         rows += f.rows[i].dump() + "\n";
       }
       // the scores, so the same numbers can be re-evaluated with --scores
-      write_file_atomic(join_path(out_dir, "scores_" + name + ".jsonl"), rows);
+      if (primary) write_file_atomic(join_path(out_dir, "scores_" + name + ".jsonl"), rows);
       std::cerr << path << ": " << f.rows.size() << " pairs" << describe_read_stats(f) << "\n";
     }
+    if (pairs.empty()) {
+      const auto d = o.list("data");
+      throw ConfigError(data::no_usable_pairs_message(totals, d.size() == 1 ? d[0] : std::to_string(d.size()) + " --data files"));
+    }
   }
-  if (pairs.empty()) throw UsageError("no pairs to evaluate");
+  if (!primary) return 0;
+  if (pairs.empty()) throw ConfigError("no usable pairs in the --scores files (every row was skipped or there are none)");
   nlohmann::json ev = eval::compute_eval(pairs);
   write_file_atomic(join_path(out_dir, "eval.json"), ev.dump(2) + "\n");
   eval::ReportOptions ro;
@@ -76,7 +87,7 @@ std::vector<OptionSpec> eval_specs() {
       {"output", OptKind::String, "", "output directory for eval.json, report.html and scores_*.jsonl", true},
       {"metrics", OptKind::String, "", "training metrics.jsonl to plot in the report"},
   });
-  return specs;
+  return with_dist_options(specs);
 }
 
 CommandRegistrar reg({"eval", "evaluate a reward model: accuracy, RewardBench, RM-Bench, length bias, calibration",

@@ -1,6 +1,7 @@
 // rmkit generate --model PATH [--prompt STR | --input F.jsonl] [--n N]: generation through the
 // continuous-batching engine (src/rmkit/serve/engine.h). One prompt with n = 1 prints only the
 // generated text; --input writes each row back with its completions (JSONL, to --output or stdout).
+#include <algorithm>
 #include <iostream>
 
 #include "command.h"
@@ -45,6 +46,10 @@ int run_generate(const Options& o) {
   auto lm = model::load_pretrained(o.str("model"), o.has("tokenizer") ? o.str("tokenizer") : "");
   if (!lm.tokenizer) throw UsageError("no tokenizer found for " + o.str("model") + " (pass --tokenizer PATH)");
   std::shared_ptr<text::Tokenizer> tok(std::move(lm.tokenizer));
+  if (tok->vocab_size() > lm.config.vocab_size)
+    throw ConfigError(o.str("model") + ": the tokenizer has " + std::to_string(tok->vocab_size()) +
+                      " tokens but the model's embedding has " + std::to_string(lm.config.vocab_size) +
+                      " rows; use the tokenizer the model was trained with");
   const bool parse_special = o.flag("parse-special");
   const serve::SamplingParams base = params_from(o);
   if (o.given("prompt") && o.given("input")) throw UsageError("give --prompt or --input, not both");
@@ -94,6 +99,18 @@ int run_generate(const Options& o) {
     prompts.push_back(encode_text(o.given("prompt") ? o.str("prompt") : ""));
   }
 
+  // The model's trained context bounds prompt + continuation: the engine stops there; an explicit
+  // --max-new-tokens beyond it warns (refused under --strict).
+  const int64_t context = lm.config.max_position_embeddings;
+  size_t longest = 0;
+  for (const auto& p : prompts) longest = std::max(longest, p.size());
+  if (o.given("max-new-tokens") && context > 0 && base.max_tokens > context - static_cast<int64_t>(longest)) {
+    const std::string m = "prompt (" + std::to_string(longest) + " tokens) + --max-new-tokens " +
+                          std::to_string(base.max_tokens) + " exceeds the model's context of " + std::to_string(context) +
+                          " positions; generation stops at the context";
+    if (o.flag("strict")) throw UsageError(m + " (refused under --strict)");
+    std::cerr << "warning: " << m << "\n";
+  }
   serve::EngineConfig ec;
   ec.kv_cache_mb = o.integer("kv-cache-mb");
   ec.max_queue = 1 << 20;
@@ -144,19 +161,20 @@ CommandRegistrar reg({
         {"prompt", OptKind::String, "", "prompt text (BOS is added as the tokenizer says)"},
         {"input", OptKind::String, "", "JSONL of {\"prompt\": str | messages} rows, written back with completions"},
         {"output", OptKind::String, "", "where --input results go (default stdout)"},
-        {"n", OptKind::Int, "1", "samples per prompt (the prompt is computed once for all)"},
-        {"max-new-tokens", OptKind::Int, "256", "tokens to generate at most"},
-        {"temperature", OptKind::Float, "0", "sampling temperature (0 = greedy)"},
-        {"top-k", OptKind::Int, "0", "sample from the k most likely tokens (0 = off)"},
-        {"top-p", OptKind::Float, "1", "nucleus sampling mass (1 = off)"},
-        {"min-p", OptKind::Float, "0", "drop tokens below min-p times the top probability (0 = off)"},
-        {"repetition-penalty", OptKind::Float, "1", "HF repetition penalty (1 = off)"},
+        {"n", OptKind::Int, "1", "samples per prompt (the prompt is computed once for all)", false, false, "[1,256]"},
+        {"max-new-tokens", OptKind::Int, "256", "tokens to generate at most (generation stops at the model's context)", false, false, "[0,)"},
+        {"temperature", OptKind::Float, "0", "sampling temperature (0 = greedy)", false, false, "[0,100]"},
+        {"top-k", OptKind::Int, "0", "sample from the k most likely tokens (0 = off)", false, false, "[0,)"},
+        {"top-p", OptKind::Float, "1", "nucleus sampling mass (1 = off)", false, false, "(0,1]"},
+        {"min-p", OptKind::Float, "0", "drop tokens below min-p times the top probability (0 = off)", false, false, "[0,1]"},
+        {"repetition-penalty", OptKind::Float, "1", "HF repetition penalty (1 = off)", false, false, "(0,100]"},
         {"stop", OptKind::String, "", "stop string (repeatable; excluded from the output)", false, true},
-        {"seed", OptKind::Int, "0", "sampling seed (sample i of row r uses seed + r*n + i)"},
+        {"seed", OptKind::Int, "0", "sampling seed (sample i of row r uses seed + r*n + i)", false, false, "[0,)"},
         {"chat-template", OptKind::String, "auto", "template for message-list prompts in --input"},
         {"parse-special", OptKind::Flag, "", "match special tokens in the prompt"},
-        {"kv-cache-mb", OptKind::Int, "4096", "KV-cache memory budget"},
-        {"max-running", OptKind::Int, "64", "sequences decoding at once"},
+        {"strict", OptKind::Flag, "", "refuse (instead of warning about) --max-new-tokens beyond the model's context"},
+        {"kv-cache-mb", OptKind::Int, "4096", "KV-cache memory budget", false, false, "[1,)"},
+        {"max-running", OptKind::Int, "64", "sequences decoding at once", false, false, "[1,4096]"},
         {"threads", OptKind::Int, "0", "intra-op threads (0 = physical cores)"},
     },
     {},

@@ -95,6 +95,7 @@ int run_quickstart(const Options& o) {
   t.tokenizer = tok_path;
   t.data = {train_file};
   t.output = join_path(out, "rm");
+  t.overwrite = true;  // a re-run of the quickstart replaces its previous model
   t.chat_template = "plain";
   t.max_length = o.integer("max-length");
   t.batch_size = o.integer("batch-size");

@@ -17,6 +17,9 @@ struct Command {
   std::vector<std::string> positional;  // option names filled by bare arguments
   std::function<int(const Options&)> run;
   bool print_config = false;            // print the effective config to stderr at start
+  // When set: `rmkit NAME VERB [options]`, each verb a Command of its own (options, help, run).
+  // A pointer to a registry filled by static registrars (read at dispatch, after static init).
+  const std::vector<Command>* verbs = nullptr;
 };
 
 std::vector<Command>& registry();

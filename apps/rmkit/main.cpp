@@ -42,22 +42,39 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::vector<std::string> args(argv + 2, argv + argc);
+  if (cmd->verbs) {  // `rmkit NAME VERB [options]`
+    const Command* verb = nullptr;
+    for (const auto& v : *cmd->verbs)
+      if (!args.empty() && v.name == args[0]) verb = &v;
+    if (!verb) {
+      const bool help = !args.empty() && (args[0] == "--help" || args[0] == "-h");
+      std::ostream& os = help ? std::cout : std::cerr;
+      if (!args.empty() && !help) os << "rmkit " << name << ": unknown verb '" << args[0] << "'\n";
+      os << "usage: rmkit " << name << " <verb> [options]   (rmkit " << name << " <verb> --help)\n\n"
+         << cmd->summary << "\n\nverbs:\n";
+      for (const auto& v : *cmd->verbs) os << "  " << v.name << std::string(v.name.size() < 10 ? 10 - v.name.size() : 1, ' ') << v.summary << "\n";
+      return help ? 0 : 2;
+    }
+    name += " " + verb->name;
+    cmd = verb;
+    args.erase(args.begin());
+  }
   try {
     auto opts = rmkit::Options::parse(args, cmd->options, cmd->positional);
     if (opts.help_requested()) {
-      std::cout << rmkit::Options::help_text(cmd->name, cmd->summary, cmd->options, cmd->positional);
+      std::cout << rmkit::Options::help_text(name, cmd->summary, cmd->options, cmd->positional);
       return 0;
     }
-    if (cmd->print_config) std::cerr << "rmkit " << cmd->name << " config: " << opts.effective().dump() << "\n";
+    if (cmd->print_config) std::cerr << "rmkit " << name << " config: " << opts.effective().dump() << "\n";
     return cmd->run(opts);
   } catch (const rmkit::UsageError& e) {
-    std::cerr << "rmkit " << name << ": " << e.what() << "\n";
+    std::cerr << "rmkit " << name << ": " << rmkit::clip_text(e.what(), 1000) << "\n";  // bounded
     return 2;
   } catch (const std::exception& e) {
     std::string msg = e.what();
     // keep it to one line: libtorch errors carry multi-line backtraces
     if (auto nl = msg.find('\n'); nl != std::string::npos) msg = msg.substr(0, nl);
-    std::cerr << "rmkit " << name << ": error: " << msg << "\n";
+    std::cerr << "rmkit " << name << ": error: " << rmkit::clip_text(msg, 1000) << "\n";  // bounded
     return 1;
   }
 }

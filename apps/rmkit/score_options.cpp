@@ -8,14 +8,16 @@ std::vector<OptionSpec> common_score_specs() {
       {"tokenizer", OptKind::String, "", "tokenizer path (needed for llama2.c .bin models)"},
       {"policy", OptKind::String, "", "DPO policy model: evaluate sum log pi - sum log pi_ref as the reward"},
       {"reference", OptKind::String, "", "DPO reference model (with --policy)"},
-      {"format", OptKind::String, "auto", "input format: auto|normalized|trl|hh|rm-bench|rewardbench"},
+      {"format", OptKind::String, "auto", "input format: auto|normalized|trl|hh|rm-bench|rewardbench", false, false,
+       "auto|normalized|trl|hh|rm-bench|rewardbench"},
       {"skip-bad", OptKind::Flag, "", "skip (and count) malformed rows instead of stopping"},
       {"chat-template", OptKind::String, "auto", "auto | llama3|chatml|llama2|mistral|gemma|plain | a format with {role} and {content}"},
-      {"batch-size", OptKind::Int, "16", "sequences per forward pass"},
-      {"max-tokens", OptKind::Int, "16384", "padded tokens per forward pass (0 = no limit)"},
-      {"max-length", OptKind::Int, "1024", "truncate each sequence to this many tokens (oldest prompt turns first)"},
+      {"batch-size", OptKind::Int, "16", "sequences per forward pass", false, false, "[1,)"},
+      {"max-tokens", OptKind::Int, "16384", "padded tokens per forward pass (0 = no limit)", false, false, "[0,)"},
+      {"max-length", OptKind::Int, "0", "truncate each sequence to this many tokens, oldest prompt turns first (0 = the model's context)", false, false, "[0,)"},
+      {"strict", OptKind::Flag, "", "refuse (instead of warning about) a --max-length beyond the model's context"},
       {"bf16", OptKind::Flag, "", "bfloat16 CPU autocast"},
-      {"threads", OptKind::Int, "0", "intra-op threads (0 = physical cores)"},
+      {"threads", OptKind::Int, "0", "intra-op threads (0 = physical cores)", false, false, "[0,4*cores]"},
   };
 }
 
@@ -32,6 +34,7 @@ eval::ScoreJob score_job_from(const Options& o) {
   job.opts.max_tokens = o.integer("max-tokens");
   job.opts.max_length = o.integer("max-length");
   job.opts.bf16 = o.flag("bf16");
+  job.strict = o.flag("strict");
   return job;
 }
 

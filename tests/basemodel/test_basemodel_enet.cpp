@@ -124,6 +124,29 @@ TEST(BasemodelEnet, KktConditionsOnRandomProblems) {
   }
 }
 
+TEST(BasemodelEnet, NestedCvDoesNotDependOnThreads) {
+  auto g = golden();
+  const Matrix X = matrix_of(g["X"]);
+  const auto y = g["y"].get<std::vector<double>>();
+  const auto outer = kfold_assignment(y.size(), 5, 11);
+  const auto grid = make_grid({1, 2}, {0.1, 0.01}, {0.5, 1});
+  auto a = nested_cv(X, y, outer, 4, 3, grid, 5, 10, {}, 1);
+  auto b = nested_cv(X, y, outer, 4, 3, grid, 5, 10, {}, 3);
+  EXPECT_EQ(a.selector_pred, b.selector_pred);
+  EXPECT_EQ(a.single_pred, b.single_pred);
+  ASSERT_EQ(a.chosen.size(), 5u);
+  for (size_t k = 0; k < a.chosen.size(); ++k) {
+    EXPECT_EQ(a.chosen[k].degree, b.chosen[k].degree);
+    EXPECT_EQ(a.chosen[k].alpha, b.chosen[k].alpha);
+    EXPECT_EQ(a.chosen[k].l1_ratio, b.chosen[k].l1_ratio);
+  }
+  // out-of-fold: a row's prediction comes from a model that never saw it, so it differs from the
+  // in-sample refit's
+  SelectorModel full = fit_selector(X, y, a.chosen[0]);
+  const auto in_sample = full.predict(X);
+  EXPECT_GT(mean_absolute_error(a.selector_pred, y), mean_absolute_error(in_sample, y));
+}
+
 TEST(BasemodelEnet, KFoldAssignmentIsSeededAndBalanced) {
   auto a = kfold_assignment(23, 10, 5), b = kfold_assignment(23, 10, 5), c = kfold_assignment(23, 10, 6);
   EXPECT_EQ(a, b);

@@ -295,7 +295,7 @@ TEST(PrefixScoring, RewardsIndependentOfBatchSizeAndEqualUnshared) {
   RMKIT_REQUIRE_ASSET(model_bin);
   RMKIT_REQUIRE_ASSET(prefs);
   torch::manual_seed(3);
-  auto loaded = load_reward_model(model_bin, tok_bin);
+  auto loaded = load_reward_model(model_bin, tok_bin, HeadConfig(), /*require_head=*/false);
   auto& rm = *loaded.model;
   auto all = data::read_prefs(prefs);
   ASSERT_GE(all.size(), 20u);

@@ -3,7 +3,8 @@
 // with an unpenalised intercept b (X and y are centred on the fitting rows, b = mean(y) - mean(X) w).
 // Coordinate descent runs on the Gram matrix; every few sweeps the active set is polished by an
 // exact solve of its KKT system (accepted only when it lowers the duality gap and keeps the
-// signs), and the fit stops when the duality gap (scikit-learn's formula) is below
+// signs); a fit still unconverged after fss_after sweeps continues with feature-sign search
+// (exact active-set steps with a line search over sign changes); the fit stops when the duality gap (scikit-learn's formula) is below
 // tol * ||y - mean(y)||^2 / n, or after max_sweeps. Plus the pieces of the selector pipeline: the
 // z-scoring scaler and scikit-learn's PolynomialFeatures term order.
 #pragma once
@@ -32,8 +33,9 @@ Matrix expand_polynomial(const Matrix& X, const std::vector<std::vector<size_t>>
 
 struct EnetOptions {
   double tol = 1e-12;          // duality gap relative to ||y - mean(y)||^2 / n
-  int max_sweeps = 200000;
+  int max_sweeps = 20000;
   int check_every = 10;        // sweeps between gap checks
+  int fss_after = 100;         // sweeps before feature-sign search takes over an unconverged fit
 };
 
 struct EnetFit {

@@ -1,6 +1,10 @@
 #include "rmkit/basemodel/selector.h"
 
 #include <algorithm>
+#include <atomic>
+#include <exception>
+#include <mutex>
+#include <thread>
 #include <cmath>
 #include <map>
 #include <set>
@@ -148,30 +152,57 @@ SingleFeatureModel best_single_feature(const Matrix& X, const std::vector<double
 
 NestedCvResult nested_cv(const Matrix& X, const std::vector<double>& y, const std::vector<int>& outer_fold,
                          int inner_k, uint64_t seed, const std::vector<GridPoint>& grid, size_t k_min,
-                         size_t k_max, const EnetOptions& opts) {
+                         size_t k_max, const EnetOptions& opts, int threads) {
   NestedCvResult r;
   r.selector_pred.assign(y.size(), 0.0);
   r.single_pred.assign(y.size(), 0.0);
-  std::set<int> folds(outer_fold.begin(), outer_fold.end());
-  size_t pos = 0;
-  for (int f : folds) {
+  std::set<int> fold_set(outer_fold.begin(), outer_fold.end());
+  r.outer_folds.assign(fold_set.begin(), fold_set.end());
+  const size_t nf = r.outer_folds.size();
+  r.chosen.resize(nf);
+  r.chosen_single.resize(nf);
+  r.models.resize(nf);
+  std::vector<int> not_converged(nf, 0);
+  // each outer fold is independent (its inner folds are seeded by its position): run them on
+  // `threads` workers; the result does not depend on the thread count
+  auto run_fold = [&](size_t pos) {
+    const int f = r.outer_folds[pos];
     auto tr = rows_where(outer_fold, f, false), te = rows_where(outer_fold, f, true);
     const Matrix Xtr = X.take_rows(tr), Xte = X.take_rows(te);
     const auto ytr = take(y, tr);
     const auto inner = kfold_assignment(tr.size(), std::min<int>(inner_k, static_cast<int>(tr.size())), seed + 1 + pos);
     CvResult cv = grid_cv(Xtr, ytr, inner, grid, opts);
-    r.not_converged += cv.not_converged;
+    not_converged[pos] = cv.not_converged;
     SelectorModel m = fit_selector(Xtr, ytr, grid[cv.best], opts);
     const auto p = m.predict(Xte);
     for (size_t i = 0; i < te.size(); ++i) r.selector_pred[te[i]] = p[i];
     SingleFeatureModel s = best_single_feature(Xtr, ytr, k_min, k_max);
     for (size_t i = 0; i < te.size(); ++i) r.single_pred[te[i]] = s.intercept + s.slope * Xte(i, s.feature);
-    r.outer_folds.push_back(f);
-    r.chosen.push_back(grid[cv.best]);
-    r.chosen_single.push_back(s.feature);
-    r.models.push_back(std::move(m));
-    ++pos;
-  }
+    r.chosen[pos] = grid[cv.best];
+    r.chosen_single[pos] = s.feature;
+    r.models[pos] = std::move(m);
+  };
+  const size_t workers = std::max<size_t>(1, std::min<size_t>(nf, threads > 0 ? static_cast<size_t>(threads)
+                                                                               : std::max(1u, std::thread::hardware_concurrency())));
+  std::atomic<size_t> next{0};
+  std::exception_ptr error;
+  std::mutex error_mu;
+  auto worker = [&]() {
+    for (size_t pos; (pos = next++) < nf;) {
+      try {
+        run_fold(pos);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(error_mu);
+        if (!error) error = std::current_exception();
+      }
+    }
+  };
+  std::vector<std::thread> pool;
+  for (size_t w = 1; w < workers; ++w) pool.emplace_back(worker);
+  worker();
+  for (auto& t : pool) t.join();
+  if (error) std::rethrow_exception(error);
+  for (int n : not_converged) r.not_converged += n;
   return r;
 }
 

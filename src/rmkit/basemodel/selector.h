@@ -66,10 +66,11 @@ struct NestedCvResult {
   int not_converged = 0;
 };
 // Outer folds from `outer_fold`; inner folds: kfold_assignment(n_train, min(inner_k, n_train),
-// seed + 1 + outer fold position).
+// seed + 1 + outer fold position). Outer folds run on `threads` workers (0 = hardware threads);
+// the result is the same for any thread count.
 NestedCvResult nested_cv(const Matrix& X, const std::vector<double>& y, const std::vector<int>& outer_fold,
                          int inner_k, uint64_t seed, const std::vector<GridPoint>& grid, size_t k_min,
-                         size_t k_max, const EnetOptions& opts = {});
+                         size_t k_max, const EnetOptions& opts = {}, int threads = 1);
 
 double mean_absolute_error(const std::vector<double>& a, const std::vector<double>& b);
 

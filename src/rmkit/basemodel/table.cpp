@@ -109,6 +109,8 @@ size_t Table::index(const std::string& column) const {
 }
 
 std::string Table::where(size_t row, size_t column) const {
+  if (row < cell_origin.size() && column < cell_origin[row].size() && !cell_origin[row][column].empty())
+    return cell_origin[row][column];
   std::string s = source.empty() ? "table" : source;
   if (row < line.size() && line[row] > 0) s += ":" + std::to_string(line[row]);
   else s += ": row " + std::to_string(row + 1);
@@ -304,14 +306,19 @@ Table merge_tables(const std::vector<Table>& tables, const std::string& name_col
     m.comments.push_back("merged from " + t.source + " (" + std::to_string(t.rows()) + " rows)");
   }
   m.cells.assign(order.size(), std::vector<std::string>(m.columns.size()));
+  m.cell_origin.assign(order.size(), std::vector<std::string>(m.columns.size()));
   for (size_t r = 0; r < order.size(); ++r) m.cells[r][0] = order[r];
   for (size_t ti = 0; ti < tables.size(); ++ti) {
     const Table& t = tables[ti];
     const size_t nc = t.index(name_column);
     for (size_t r = 0; r < t.rows(); ++r) {
       auto& row = m.cells[row_of[t.cells[r][nc]]];
+      auto& origin = m.cell_origin[row_of[t.cells[r][nc]]];
       for (size_t c = 0; c < t.columns.size(); ++c)
-        if (col_map[ti][c] != SIZE_MAX) row[col_map[ti][c]] = t.cells[r][c];
+        if (col_map[ti][c] != SIZE_MAX) {
+          row[col_map[ti][c]] = t.cells[r][c];
+          origin[col_map[ti][c]] = t.where(r, c);
+        }
     }
   }
   for (const auto& n : order) {

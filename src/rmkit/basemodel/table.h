@@ -20,6 +20,8 @@ struct Table {
   std::vector<size_t> line;                        // 1-based source line of each row (0 = none)
   std::vector<std::vector<size_t>> cell_column;    // 1-based character column of each cell (0 = none)
   std::vector<std::string> comments;               // '#' lines, without the leading '#'
+  // merged tables: "file:line:column" each cell came from ("" = none); where() prefers it
+  std::vector<std::vector<std::string>> cell_origin;
 
   size_t rows() const { return cells.size(); }
   // Index of a column; nullopt when absent.

@@ -25,4 +25,13 @@ class ShapeError : public Error { using Error::Error; };
 // Numerical failure during training (NaN/inf loss).
 class NumericError : public Error { using Error::Error; };
 
+// At most `max` bytes of an input for quoting in a message (cut on a UTF-8 character boundary, the
+// rest said as "... (N more bytes)"), so an error about a 5 MB line stays one short line.
+inline std::string clip_text(const std::string& s, size_t max = 200) {
+  if (s.size() <= max) return s;
+  size_t n = max;
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+  return s.substr(0, n) + "... (" + std::to_string(s.size() - n) + " more bytes)";
+}
+
 }  // namespace rmkit

@@ -1,6 +1,7 @@
 #include "rmkit/core/file_io.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -48,7 +49,20 @@ void for_each_line(const std::string& path,
       gzclose(gz);
       throw IoError(path + ": read failed after line " + std::to_string(line_no) + ": " + msg);
     }
-    if (n == 0) break;
+    if (n == 0) {
+      // zlib reports a stream that stops before its end-of-stream marker and trailer as a soft
+      // Z_BUF_ERROR ("unexpected end of file") and returns what it could decompress: a cut file
+      // would otherwise read as a shorter one (or end in a half line).
+      int err = Z_OK;
+      gzerror(gz, &err);
+      if (err == Z_BUF_ERROR) {
+        gzclose(gz);
+        throw IoError(path + ": truncated gzip file (the compressed stream ends after line " +
+                      std::to_string(line_no) + " without its end marker and trailer; re-download or "
+                      "re-compress it)");
+      }
+      break;
+    }
     size_t start = 0;
     for (int i = 0; i < n; ++i) {
       if (buf[i] == '\n') {
@@ -86,7 +100,7 @@ void AtomicFileWriter::write(const void* data, size_t n) {
     ssize_t w = ::write(fd_, p, n);
     if (w < 0) {
       if (errno == EINTR) continue;
-      throw IoError(tmp_ + ": write failed: " + std::strerror(errno));
+      throw IoError(path_ + ": write failed: " + std::strerror(errno) + " (the partial temp file is removed)");
     }
     p += w;
     n -= static_cast<size_t>(w);
@@ -94,9 +108,10 @@ void AtomicFileWriter::write(const void* data, size_t n) {
 }
 
 void AtomicFileWriter::commit() {
-  if (::fsync(fd_) != 0) throw IoError(tmp_ + ": fsync failed: " + std::strerror(errno));
-  ::close(fd_);
+  if (::fsync(fd_) != 0) throw IoError(path_ + ": write failed at fsync: " + std::strerror(errno));
+  const int fd = fd_;
   fd_ = -1;
+  if (::close(fd) != 0) throw IoError(path_ + ": write failed at close: " + std::strerror(errno));
   if (std::rename(tmp_.c_str(), path_.c_str()) != 0)
     throw IoError(path_ + ": rename from " + tmp_ + " failed: " + std::strerror(errno));
   committed_ = true;
@@ -106,6 +121,43 @@ void write_file_atomic(const std::string& path, const std::string& data) {
   AtomicFileWriter w(path);
   w.write(data);
   w.commit();
+}
+
+namespace {
+
+// pid of an rmkit temp name: "NAME.tmp.<pid>" (AtomicFileWriter) or ".NAME.tmp-<pid>" (temp
+// directories of model and checkpoint saves); 0 when `name` is not one.
+long temp_pid(const std::string& name) {
+  size_t p = name.rfind(".tmp.");
+  size_t q = name.rfind(".tmp-");
+  size_t at = std::string::npos;
+  if (p != std::string::npos && (q == std::string::npos || p > q)) at = p;
+  else if (q != std::string::npos && name.size() > 1 && name[0] == '.') at = q;
+  if (at == std::string::npos || at == 0) return 0;
+  std::string digits = name.substr(at + 5);
+  if (digits.empty() || digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) return 0;
+  return std::strtol(digits.c_str(), nullptr, 10);
+}
+
+}  // namespace
+
+long rmkit_temp_pid(const std::string& name) { return temp_pid(name); }
+
+std::vector<std::string> remove_stale_temps(const std::string& path) {
+  std::vector<std::string> removed;
+  const std::string dir = parent_dir(path).empty() ? "." : parent_dir(path);
+  const std::string base = file_name(path) + ".tmp.";
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return removed;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string n = e.path().filename().string();
+    if (n.rfind(base, 0) != 0) continue;
+    long pid = temp_pid(n);
+    if (pid <= 0 || pid == ::getpid()) continue;
+    if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;  // its writer may still run
+    if (fs::remove(e.path(), ec)) removed.push_back(e.path().string());
+  }
+  return removed;
 }
 
 bool path_exists(const std::string& path) { return fs::exists(path); }

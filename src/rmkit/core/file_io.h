@@ -13,6 +13,8 @@ std::string read_file(const std::string& path);
 
 // Calls fn(line, line_number) for each line of a text file; files ending in .gz are decompressed.
 // Line numbers start at 1. A trailing '\r' is stripped. Return false from fn to stop early.
+// A .gz stream that ends without its end-of-stream marker and trailer throws IoError "truncated
+// gzip file" (before the half line it may end with is passed on).
 void for_each_line(const std::string& path,
                    const std::function<bool(const std::string& line, size_t line_no)>& fn);
 
@@ -38,6 +40,12 @@ class AtomicFileWriter {
   int fd_ = -1;
   bool committed_ = false;
 };
+
+// Stale temps of atomic writes to `path`: removes "<path>.tmp.<pid>" files whose writer process no
+// longer exists (an interrupted write). Returns the removed paths.
+std::vector<std::string> remove_stale_temps(const std::string& path);
+// The pid in an rmkit temp name ("NAME.tmp.<pid>" file or ".NAME.tmp-<pid>" directory), else 0.
+long rmkit_temp_pid(const std::string& name);
 
 bool path_exists(const std::string& path);
 bool is_directory(const std::string& path);

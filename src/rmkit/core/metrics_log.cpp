@@ -47,17 +47,31 @@ void MetricsLog::write(const nlohmann::json& record) {
     throw IoError(path_ + ": write failed: " + std::strerror(errno));
 }
 
-std::vector<nlohmann::json> MetricsLog::read(const std::string& path) {
+std::vector<nlohmann::json> MetricsLog::read(const std::string& path, std::vector<std::string>* warnings) {
   std::vector<nlohmann::json> out;
-  for_each_line(path, [&](const std::string& line, size_t no) {
-    if (line.empty()) return true;
+  const std::string text = read_file(path);
+  size_t start = 0, no = 0;
+  while (start < text.size()) {
+    size_t nl = text.find('\n', start);
+    const bool complete = nl != std::string::npos;
+    std::string line = text.substr(start, complete ? nl - start : std::string::npos);
+    start = complete ? nl + 1 : text.size();
+    ++no;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) continue;
     try {
       out.push_back(nlohmann::json::parse(line));
     } catch (const nlohmann::json::exception& e) {
-      throw FormatError(path + ":" + std::to_string(no) + ": invalid JSON line: " + e.what());
+      if (!complete) {
+        const std::string w = path + ":" + std::to_string(no) +
+                              ": incomplete last line ignored (the run was interrupted while writing it)";
+        if (warnings) warnings->push_back(w);
+        else std::fprintf(stderr, "warning: %s\n", w.c_str());
+        break;
+      }
+      throw FormatError(path + ":" + std::to_string(no) + ": invalid JSON line: " + clip_text(e.what()));
     }
-    return true;
-  });
+  }
   return out;
 }
 
@@ -65,7 +79,7 @@ size_t MetricsLog::truncate_after_step(const std::string& path, long long last_s
   if (!path_exists(path)) return 0;
   std::string kept;
   size_t dropped = 0;
-  for (const auto& rec : read(path)) {
+  for (const auto& rec : read(path, nullptr)) {
     if (rec.contains("step") && rec["step"].is_number() && rec["step"].get<long long>() > last_step) {
       ++dropped;
       continue;

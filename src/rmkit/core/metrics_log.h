@@ -22,10 +22,13 @@ class MetricsLog {
   void write(const nlohmann::json& record);
   const std::string& path() const { return path_; }
 
-  // Reads every line of a metrics file; throws FormatError naming path:line for a bad line.
-  static std::vector<nlohmann::json> read(const std::string& path);
+  // Reads every line of a metrics file; throws FormatError naming path:line for a bad line. An
+  // incomplete last line (no final newline and not valid JSON: the process was killed mid-write)
+  // is left out with a warning, appended to `warnings` or, when that is null, printed to stderr.
+  static std::vector<nlohmann::json> read(const std::string& path, std::vector<std::string>* warnings = nullptr);
   // Resume support: atomically rewrites `path` keeping only records whose "step" is <= last_step
-  // (records without a step are kept). Missing file: no-op. Returns the number of records dropped.
+  // (records without a step are kept) and no incomplete last line. Missing file: no-op. Returns the
+  // number of records dropped.
   static size_t truncate_after_step(const std::string& path, long long last_step);
 
  private:

@@ -1,7 +1,11 @@
 #include "rmkit/core/options.h"
 
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
 #include <cstdlib>
 #include <sstream>
+#include <thread>
 
 #include "rmkit/core/error.h"
 #include "rmkit/core/file_io.h"
@@ -10,18 +14,75 @@
 namespace rmkit {
 namespace {
 
-void check_value(const OptionSpec& s, const std::string& v, const std::string& where) {
-  char* end = nullptr;
-  if (s.kind == OptKind::Int) {
-    std::strtoll(v.c_str(), &end, 10);
-    if (v.empty() || *end) throw UsageError(where + "--" + s.name + ": expected an integer, got '" + v + "'");
-  } else if (s.kind == OptKind::Float) {
-    std::strtod(v.c_str(), &end);
-    if (v.empty() || *end) throw UsageError(where + "--" + s.name + ": expected a number, got '" + v + "'");
-  } else if (s.kind == OptKind::Flag) {
-    if (v != "true" && v != "false")
-      throw UsageError(where + "--" + s.name + ": expected true or false, got '" + v + "'");
+std::string quote_value(const std::string& v) { return "'" + clip_text(v, 200) + "'"; }
+
+// "4*cores" -> 4 x logical CPUs (at least 4); plain numbers as they are.
+double bound_value(const std::string& b) {
+  auto star = b.find("*cores");
+  if (star != std::string::npos) {
+    double k = std::strtod(b.substr(0, star).c_str(), nullptr);
+    return k * std::max(1u, std::thread::hardware_concurrency());
   }
+  return std::strtod(b.c_str(), nullptr);
+}
+
+std::string fmt_bound(double v) {
+  std::ostringstream os;
+  os << v;
+  return os.str();
+}
+
+struct Interval {
+  bool has_lo = false, has_hi = false, lo_open = false, hi_open = false;
+  double lo = 0, hi = 0;
+  std::string describe() const {
+    if (has_lo && !has_hi) return std::string(lo_open ? "> " : ">= ") + fmt_bound(lo);
+    if (!has_lo && has_hi) return std::string(hi_open ? "< " : "<= ") + fmt_bound(hi);
+    return std::string("in ") + (lo_open ? "(" : "[") + fmt_bound(lo) + ", " + fmt_bound(hi) + (hi_open ? ")" : "]");
+  }
+  bool contains(double v) const {
+    if (has_lo && (lo_open ? !(v > lo) : !(v >= lo))) return false;
+    if (has_hi && (hi_open ? !(v < hi) : !(v <= hi))) return false;
+    return true;
+  }
+};
+
+Interval parse_interval(const OptionSpec& s, const std::string& valid) {
+  Interval iv;
+  auto comma = valid.find(',');
+  if (valid.size() < 3 || (valid.front() != '[' && valid.front() != '(') ||
+      (valid.back() != ']' && valid.back() != ')') || comma == std::string::npos)
+    throw UsageError("internal: option --" + s.name + " has a malformed range '" + valid + "'");
+  iv.lo_open = valid.front() == '(';
+  iv.hi_open = valid.back() == ')';
+  std::string lo = valid.substr(1, comma - 1), hi = valid.substr(comma + 1, valid.size() - comma - 2);
+  if (!lo.empty()) iv.has_lo = true, iv.lo = bound_value(lo);
+  if (!hi.empty()) iv.has_hi = true, iv.hi = bound_value(hi);
+  return iv;
+}
+
+std::string effective_valid(const OptionSpec& s) {
+  if (s.valid.empty() && s.kind == OptKind::Int && s.name == "threads") return "[0,4*cores]";
+  return s.valid;
+}
+
+std::vector<std::string> split_choices(const std::string& v) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (true) {
+    auto bar = v.find('|', start);
+    out.push_back(v.substr(start, bar == std::string::npos ? std::string::npos : bar - start));
+    if (bar == std::string::npos) break;
+    start = bar + 1;
+  }
+  return out;
+}
+
+std::string choice_list(const std::vector<std::string>& allowed) {
+  std::string list;
+  for (size_t i = 0; i < allowed.size(); ++i)
+    list += (i == 0 ? "" : i + 1 == allowed.size() ? " or " : ", ") + allowed[i];
+  return list;
 }
 
 std::string json_to_value(const nlohmann::json& j) {
@@ -31,6 +92,37 @@ std::string json_to_value(const nlohmann::json& j) {
 }
 
 }  // namespace
+
+void Options::check_value(const OptionSpec& s, const std::string& v, const std::string& where) {
+  const std::string name = where + "--" + s.name;
+  const std::string valid = effective_valid(s);
+  char* end = nullptr;
+  if (s.kind == OptKind::Int) {
+    errno = 0;
+    long long x = std::strtoll(v.c_str(), &end, 10);
+    if (v.empty() || *end) throw UsageError(name + ": expected an integer, got " + quote_value(v));
+    if (errno == ERANGE) throw UsageError(name + ": " + quote_value(v) + " is out of range for a 64-bit integer");
+    if (!valid.empty()) {
+      Interval iv = parse_interval(s, valid);
+      if (!iv.contains(static_cast<double>(x)))
+        throw UsageError(name + ": expected an integer " + iv.describe() + ", got " + quote_value(v));
+    }
+  } else if (s.kind == OptKind::Float) {
+    double x = std::strtod(v.c_str(), &end);
+    if (v.empty() || *end) throw UsageError(name + ": expected a number, got " + quote_value(v));
+    if (!std::isfinite(x)) throw UsageError(name + ": expected a finite number, got " + quote_value(v));
+    if (!valid.empty()) {
+      Interval iv = parse_interval(s, valid);
+      if (!iv.contains(x)) throw UsageError(name + ": expected a number " + iv.describe() + ", got " + quote_value(v));
+    }
+  } else if (s.kind == OptKind::Flag) {
+    if (v != "true" && v != "false") throw UsageError(name + ": expected true or false, got " + quote_value(v));
+  } else if (!valid.empty()) {
+    auto allowed = split_choices(valid);
+    if (std::find(allowed.begin(), allowed.end(), v) == allowed.end())
+      throw UsageError(name + ": expected " + choice_list(allowed) + ", got " + quote_value(v));
+  }
+}
 
 const OptionSpec& Options::spec(const std::string& name) const {
   for (const auto& s : specs_)
@@ -53,6 +145,10 @@ Options Options::parse(const std::vector<std::string>& args, const std::vector<O
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "-h" || a == "--help") { o.help_ = true; continue; }
+    if (a == "--" && find("command") && find("command")->repeatable) {  // rmkit launch ... -- CMD ARGS
+      cli["command"] = std::vector<std::string>(args.begin() + static_cast<std::ptrdiff_t>(i) + 1, args.end());
+      break;
+    }
     if (a.rfind("--", 0) == 0 && a.size() > 2) {
       std::string name = a.substr(2), value;
       bool has_eq = false;
@@ -158,10 +254,7 @@ std::string Options::choice(const std::string& name, const std::vector<std::stri
   std::string v = str(name);
   for (const auto& a : allowed)
     if (v == a) return v;
-  std::string list;
-  for (size_t i = 0; i < allowed.size(); ++i)
-    list += (i == 0 ? "" : i + 1 == allowed.size() ? " or " : ", ") + allowed[i];
-  throw UsageError("--" + name + ": expected " + list + ", got '" + v + "'");
+  throw UsageError("--" + name + ": expected " + choice_list(allowed) + ", got " + rmkit::quote_value(v));
 }
 
 std::vector<std::string> Options::list(const std::string& name) const {
@@ -207,7 +300,11 @@ std::string Options::help_text(const std::string& command, const std::string& su
     for (size_t i = left.size(); i < 30; ++i) os << ' ';
     os << ' ' << s.help;
     if (s.required) os << " (required)";
-    else if (!s.default_value.empty() && s.kind != OptKind::Flag) os << " [default: " << s.default_value << "]";
+    else if (!s.default_value.empty() && s.kind != OptKind::Flag) {
+      os << " [default: " << s.default_value << "]";
+      const std::string valid = effective_valid(s);
+      if (!valid.empty() && s.kind != OptKind::String) os << " (" << parse_interval(s, valid).describe() << ")";
+    }
     os << "\n";
   }
   os << "  --config FILE.json|FILE.toml   read option values from a JSON object or flat TOML (same keys)\n";

@@ -19,6 +19,12 @@ struct OptionSpec {
   std::string help;
   bool required = false;
   bool repeatable = false;    // --data a --data b, or --data a b (values until the next --opt)
+  // What values are valid, checked at parse time for the command line and --config alike:
+  //   Int / Float: an interval "[lo,hi]", "(lo,hi)", "[lo,)" ... (either end may be open or empty);
+  //                hi may be "N*cores" (N times the logical CPUs). Floats must always be finite and
+  //                integers fit in 64 bits. An Int option named "threads" defaults to "[0,4*cores]".
+  //   String:      choices "a|b|c".
+  std::string valid;
 };
 
 class Options {
@@ -33,6 +39,9 @@ class Options {
   std::string str(const std::string& name) const;
   // str() restricted to `allowed`; otherwise UsageError "--name: expected a, b or c, got 'x'".
   std::string choice(const std::string& name, const std::vector<std::string>& allowed) const;
+  // Checks one value against its spec (type, finiteness, overflow, `valid`); throws UsageError
+  // "<where>--name: expected ..., got 'v'". Called by parse() for every value.
+  static void check_value(const OptionSpec& spec, const std::string& value, const std::string& where = "");
   std::vector<std::string> list(const std::string& name) const;
   long long integer(const std::string& name) const;
   double number(const std::string& name) const;

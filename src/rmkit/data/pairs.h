@@ -27,6 +27,7 @@ struct PrefPair {
   nlohmann::json raw;  // the input row (for RM-Bench: the row with this pair's chosen/rejected)
   std::string file;    // where the row came from
   size_t line = 0;     // 1-based line (jsonl) or element number (json array)
+  std::string skipped; // ReadOptions::keep_dropped: why this row yields no usable pair ("" = usable)
 };
 
 // What read_prefs saw. rows = kept + skipped_bad + dropped_identical + dropped_empty

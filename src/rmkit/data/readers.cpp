@@ -54,31 +54,51 @@ class Collector {
       }
       bool mismatched = false;
       std::vector<PrefPair> got = parse_row(r, format_, path_, line, &mismatched);
-      if (mismatched) ++stats_->dropped_mismatched;
+      if (mismatched) {
+        ++stats_->dropped_mismatched;
+        keep_dropped(r, line, "chosen and rejected transcripts disagree before the final reply");
+      }
       for (auto& p : got) {
         if (blank(p.chosen) || blank(p.rejected)) {
           ++stats_->dropped_empty;
+          p.skipped = "empty chosen or rejected reply";
         } else if (p.chosen == p.rejected) {
           ++stats_->dropped_identical;
-        } else {
-          if (!opts_.keep_raw) p.raw = nullptr;
-          out_.push_back(std::move(p));
+          p.skipped = "chosen == rejected";
         }
+        if (!p.skipped.empty() && !opts_.keep_dropped) continue;
+        if (!opts_.keep_raw) p.raw = nullptr;
+        out_.push_back(std::move(p));
       }
     } catch (const FormatError& e) {
-      bad(where, e.what());
+      bad(where, e.what(), &r, line);
     }
   }
 
-  void bad(const std::string& where, const std::string& problem) {
-    std::string msg = path_ + ":" + where + ": " + problem;
+  // keep_dropped: a placeholder pair carrying the row and why it cannot be scored.
+  void keep_dropped(const json& r, size_t line, const std::string& why) {
+    if (!opts_.keep_dropped) return;
+    PrefPair p;
+    p.raw = r.is_object() ? r : json::object();
+    if (r.is_object() && r.contains("id") && r["id"].is_string()) p.id = r["id"].get<std::string>();
+    else p.id = file_name(path_) + ":" + std::to_string(line);
+    p.file = path_;
+    p.line = line;
+    p.skipped = why;
+    out_.push_back(std::move(p));
+  }
+
+  void bad(const std::string& where, const std::string& problem, const json* r = nullptr, size_t line = 0) {
+    std::string msg = path_ + ":" + where + ": " + clip_text(problem, 300);
     if (!opts_.skip_bad) throw FormatError(msg);
     ++stats_->skipped_bad;
+    if (line > 0) keep_dropped(r ? *r : json::object(), line, "malformed row: " + clip_text(problem, 200));
     if (stats_->first_errors.size() < 10) stats_->first_errors.push_back(msg);
   }
 
   std::vector<PrefPair> finish() {
-    stats_->kept = out_.size();
+    stats_->kept = static_cast<size_t>(
+        std::count_if(out_.begin(), out_.end(), [](const PrefPair& p) { return p.skipped.empty(); }));
     stats_->format = format_;
     return std::move(out_);
   }
@@ -92,6 +112,35 @@ class Collector {
 };
 
 }  // namespace
+
+std::string no_usable_pairs_message(const ReadStats& t, const std::string& where) {
+  std::string m = "no usable pairs in " + where + ": " + std::to_string(t.rows) + " rows read";
+  std::vector<std::string> why;
+  auto add = [&](size_t n, const std::string& what) {
+    if (n) why.push_back(std::to_string(n) + " " + what);
+  };
+  add(t.skipped_bad, "malformed rows skipped (--skip-bad)");
+  add(t.dropped_identical, "pairs dropped as chosen == rejected");
+  add(t.dropped_empty, "pairs dropped for an empty chosen or rejected reply");
+  add(t.dropped_mismatched, "rows dropped because chosen and rejected transcripts disagree before the reply");
+  if (t.rows == 0) why.push_back("the input has no rows");
+  for (size_t i = 0; i < why.size(); ++i) m += (i == 0 ? "; " : ", ") + why[i];
+  if (!t.first_errors.empty()) m += "; first problem: " + clip_text(t.first_errors.front(), 200);
+  return m;
+}
+
+void add_read_stats(ReadStats* a, const ReadStats& b) {
+  a->rows += b.rows;
+  a->kept += b.kept;
+  a->skipped_bad += b.skipped_bad;
+  a->dropped_identical += b.dropped_identical;
+  a->dropped_empty += b.dropped_empty;
+  a->dropped_mismatched += b.dropped_mismatched;
+  for (const auto& e : b.first_errors)
+    if (a->first_errors.size() < 10) a->first_errors.push_back(e);
+  if (a->format.empty()) a->format = b.format;
+  else if (!b.format.empty() && a->format.find(b.format) == std::string::npos) a->format += "," + b.format;
+}
 
 const std::vector<std::string>& pref_formats() {
   static const std::vector<std::string> f = {"normalized", "trl", "hh", "rm-bench", "rewardbench"};
@@ -127,7 +176,7 @@ std::vector<PrefPair> read_prefs(const std::string& path, const ReadOptions& opt
       try {
         doc = json::parse(text);
       } catch (const json::exception& e) {
-        throw FormatError(path + ": invalid JSON: " + e.what());
+        throw FormatError(path + ": invalid JSON: " + clip_text(e.what()));
       }
     }
     if (!doc.is_array())
@@ -146,9 +195,9 @@ std::vector<PrefPair> read_prefs(const std::string& path, const ReadOptions& opt
           json again = json::parse(l);
           (void)again;
         } catch (const json::exception& e) {
-          why = e.what();
+          why = clip_text(e.what());
         }
-        c.bad(std::to_string(line_no), "invalid JSON: " + why);
+        c.bad(std::to_string(line_no), "invalid JSON: " + why, nullptr, line_no);
         return true;
       }
       c.row(r, line_no, std::to_string(line_no));

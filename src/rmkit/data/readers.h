@@ -44,12 +44,23 @@ struct ReadOptions {
   std::string format = "auto";
   bool skip_bad = false;
   bool keep_raw = true;  // false: leave PrefPair::raw null (saves memory when training)
+  // true: rows that yield no usable pair (empty side, chosen == rejected, disagreeing transcripts,
+  // and with skip_bad malformed rows) come back too, in input order, with PrefPair::skipped set
+  // (`rmkit score` writes every input row). They are counted in ReadStats as before, not in kept.
+  bool keep_dropped = false;
 };
 
 std::vector<PrefPair> read_prefs(const std::string& path, const std::string& format = "auto",
                                  bool skip_bad = false, ReadStats* stats = nullptr);
 std::vector<PrefPair> read_prefs(const std::string& path, const ReadOptions& opts,
                                  ReadStats* stats = nullptr);
+
+// The one message for "no usable pairs" (train, score and eval alike): how many rows were read and
+// why each group was dropped, e.g. "no usable pairs in a.jsonl: 3 rows read; 3 pairs dropped as
+// chosen == rejected". `where` names the input(s).
+std::string no_usable_pairs_message(const ReadStats& totals, const std::string& where);
+// Adds b's counts into a (first_errors up to 10, formats joined).
+void add_read_stats(ReadStats* a, const ReadStats& b);
 
 // The formats accepted by `format` (without "auto").
 const std::vector<std::string>& pref_formats();

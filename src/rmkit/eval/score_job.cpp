@@ -4,6 +4,7 @@
 
 #include "rmkit/core/error.h"
 #include "rmkit/core/file_io.h"
+#include "rmkit/dist/shard.h"
 #include "rmkit/model/checkpoint.h"
 #include "rmkit/train/reward_model.h"
 
@@ -45,21 +46,39 @@ RowScorer::RowScorer(const ScoreJob& job) : impl_(std::make_unique<Impl>()) {
       throw ConfigError("--policy and --reference have different vocabularies (" +
                         std::to_string(impl_->policy.config.vocab_size) + " vs " +
                         std::to_string(impl_->reference.config.vocab_size) + ")");
+    train::check_tokenizer_fits(*impl_->policy.tokenizer, impl_->policy.config.vocab_size, job.policy);
     impl_->tok = impl_->policy.tokenizer.get();
     impl_->tmpl = std::make_unique<text::ChatTemplate>(
         choose_template(impl_->policy.config, *impl_->tok, "", job.chat_template));
+    resolve_max_length(impl_->policy.config.max_position_embeddings, job.policy);
     return;
   }
   if (job.model.empty()) throw UsageError("give --model DIR, or --policy DIR --reference DIR");
-  impl_->rm = train::load_reward_model(job.model, job.tokenizer);
+  impl_->rm = train::load_reward_model(job.model, job.tokenizer);  // requires the reward head
   if (!impl_->rm.tokenizer) throw ConfigError(job.model + ": no tokenizer found (pass --tokenizer)");
-  if (!impl_->rm.has_head)
-    std::cerr << "warning: " << job.model << " has no reward head (score.*): scoring with a freshly "
-              << "initialised head\n";
   impl_->tok = impl_->rm.tokenizer.get();
   impl_->tmpl = std::make_unique<text::ChatTemplate>(
       choose_template(impl_->rm.config, *impl_->tok, impl_->rm.meta.chat_template, job.chat_template));
+  resolve_max_length(impl_->rm.config.max_position_embeddings, job.model);
 }
+
+void RowScorer::resolve_max_length(int64_t context, const std::string& model) {
+  auto& len = impl_->job.opts.max_length;
+  if (context <= 0) {
+    if (len <= 0) len = 1024;
+    return;
+  }
+  if (len <= 0) {
+    len = context;
+  } else if (len > context) {
+    const std::string m = "--max-length " + std::to_string(len) + " exceeds the context of " + model + " (" +
+                          std::to_string(context) + " positions); longer sequences are outside what it was trained on";
+    if (impl_->job.strict) throw UsageError(m + " (refused under --strict)");
+    std::cerr << "warning: " << m << "\n";
+  }
+}
+
+int64_t RowScorer::max_length() const { return impl_->job.opts.max_length; }
 
 RowScorer::~RowScorer() = default;
 
@@ -87,6 +106,18 @@ static text::Conversation prompt_of(const nlohmann::json& p, const std::string& 
 }
 
 ScoredFile RowScorer::score_file(const std::string& path) {
+  try {
+    return score_file_impl(path);
+  } catch (const c10::Error& e) {
+    std::string m = e.what_without_backtrace();
+    m = clip_text(m.substr(0, m.find('\n')), 300);
+    if (m.find("allocate") != std::string::npos)
+      throw Error(path + ": out of memory while scoring (" + m + "); lower --batch-size, --max-tokens or --max-length");
+    throw Error(path + ": libtorch error while scoring: " + m);
+  }
+}
+
+ScoredFile RowScorer::score_file_impl(const std::string& path) {
   ScoredFile out;
   if (is_single_response_file(path)) {
     if (impl_->implicit) throw UsageError(path + ": single-response rows need --model, not --policy/--reference");
@@ -107,21 +138,62 @@ ScoredFile RowScorer::score_file(const std::string& path) {
       out.rows.push_back(std::move(j));
       return true;
     });
-    auto r = score_singles(*impl_->rm.model, *impl_->tok, *impl_->tmpl, items, impl_->job.opts);
+    // data parallel (rmkit score/eval under torchrun or rmkit launch): each rank scores its share
+    auto r = dist::shard_items(items.size(), 1, 0, [&](const std::vector<size_t>& mine, std::vector<double>*) {
+      std::vector<std::pair<text::Conversation, std::string>> sub;
+      for (size_t i : mine) sub.push_back(items[i]);
+      return std::vector<std::vector<double>>{
+          sub.empty() ? std::vector<double>{} : score_singles(*impl_->rm.model, *impl_->tok, *impl_->tmpl, sub, impl_->job.opts)};
+    }, nullptr, "all-gather of " + path + "'s rewards")[0];
     for (size_t i = 0; i < r.size(); ++i) out.rows[i]["reward"] = r[i];
     out.stats.rows = out.stats.kept = out.rows.size();
     return out;
   }
-  auto pairs = data::read_prefs(path, impl_->job.format, impl_->job.skip_bad, &out.stats);
-  PairRewards r = impl_->implicit
-                      ? implicit_rewards(*impl_->policy.model, *impl_->reference.model, *impl_->tok, *impl_->tmpl,
-                                         pairs, impl_->job.opts)
-                      : score_pairs(*impl_->rm.model, *impl_->tok, *impl_->tmpl, pairs, impl_->job.opts);
+  data::ReadOptions ro;
+  ro.format = impl_->job.format;
+  ro.skip_bad = impl_->job.skip_bad;
+  ro.keep_dropped = impl_->job.keep_skipped;
+  auto all = data::read_prefs(path, ro, &out.stats);
+  std::vector<data::PrefPair> pairs;
+  std::vector<size_t> where;  // all[where[k]] is pairs[k]
+  for (size_t i = 0; i < all.size(); ++i)
+    if (all[i].skipped.empty()) {
+      pairs.push_back(all[i]);
+      where.push_back(i);
+    }
+  PairRewards r;
+  std::vector<double> truncated;
+  // data parallel (rmkit score/eval under torchrun or rmkit launch): each rank scores its share
+  auto cols = dist::shard_items(pairs.size(), 2, 1, [&](const std::vector<size_t>& mine, std::vector<double>* sc) {
+    std::vector<data::PrefPair> sub;
+    for (size_t i : mine) sub.push_back(pairs[i]);
+    PairRewards pr;
+    if (!sub.empty())
+      pr = impl_->implicit ? implicit_rewards(*impl_->policy.model, *impl_->reference.model, *impl_->tok, *impl_->tmpl,
+                                              sub, impl_->job.opts)
+                           : score_pairs(*impl_->rm.model, *impl_->tok, *impl_->tmpl, sub, impl_->job.opts);
+    (*sc)[0] = static_cast<double>(pr.truncated);
+    return std::vector<std::vector<double>>{pr.chosen, pr.rejected};
+  }, &truncated, "all-gather of " + path + "'s rewards");
+  r.chosen = std::move(cols[0]);
+  r.rejected = std::move(cols[1]);
+  r.truncated = static_cast<size_t>(truncated[0]);
   out.truncated = r.truncated;
-  out.rows.reserve(pairs.size());
-  for (size_t i = 0; i < pairs.size(); ++i) {
-    const auto& p = pairs[i];
+  std::vector<long> scored(all.size(), -1);
+  for (size_t k = 0; k < where.size(); ++k) scored[where[k]] = static_cast<long>(k);
+  out.rows.reserve(all.size());
+  for (size_t i = 0; i < all.size(); ++i) {
+    const auto& p = all[i];
     nlohmann::json row = p.raw.is_object() ? p.raw : nlohmann::json::object();
+    if (!p.skipped.empty()) {
+      if (!row.contains("id")) row["id"] = p.id;
+      row["reward_chosen"] = nullptr;
+      row["reward_rejected"] = nullptr;
+      row["skipped"] = p.skipped;
+      out.rows.push_back(std::move(row));
+      continue;
+    }
+    const size_t k = static_cast<size_t>(scored[i]);
     // Keep the grouping fields evaluation needs even when the input format lacks them.
     if (!row.contains("id")) row["id"] = p.id;
     if (!row.contains("category") && !p.category.empty()) row["category"] = p.category;
@@ -134,8 +206,8 @@ ScoredFile RowScorer::score_file(const std::string& path) {
       row["meta"]["rejected_style"] = p.rejected_style;
       if (!row.contains("source")) row["source"] = "RM-Bench";
     }
-    row["reward_chosen"] = r.chosen[i];
-    row["reward_rejected"] = r.rejected[i];
+    row["reward_chosen"] = r.chosen[k];
+    row["reward_rejected"] = r.rejected[k];
     out.rows.push_back(std::move(row));
   }
   return out;

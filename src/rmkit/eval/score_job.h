@@ -19,12 +19,20 @@ struct ScoreJob {
   std::string chat_template = "auto";
   std::string format = "auto";
   bool skip_bad = false;
+  // Rows that cannot be scored (empty side, chosen == rejected, disagreeing transcripts, with
+  // skip_bad malformed rows) stay in ScoredFile::rows with null rewards and a `skipped` reason, so
+  // the output aligns with the input (`rmkit score`); false leaves them out (`rmkit eval`).
+  bool keep_skipped = false;
+  // opts.max_length 0 = the model's context (max_position_embeddings). A larger value warns, or
+  // with `strict` is a UsageError.
+  bool strict = false;
   ScoreOptions opts;
 };
 
 struct ScoredFile {
-  std::vector<nlohmann::json> rows;  // input row + reward_chosen/reward_rejected (or reward)
-  data::ReadStats stats;
+  std::vector<nlohmann::json> rows;  // input row + reward_chosen/reward_rejected (or reward); null
+                                     // rewards and "skipped" for rows that cannot be scored
+  data::ReadStats stats;              // stats.kept = the rows scored
   size_t truncated = 0;
   bool singles = false;              // rows were single responses ({prompt, response})
 };
@@ -37,8 +45,11 @@ class RowScorer {
   // (and `prompt` as a string or a message list) and no `chosen`.
   ScoredFile score_file(const std::string& path);
   std::string describe() const;  // "reward model DIR (template X)"
+  int64_t max_length() const;    // the truncation length in use (the model's context by default)
 
  private:
+  void resolve_max_length(int64_t context, const std::string& model);
+  ScoredFile score_file_impl(const std::string& path);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

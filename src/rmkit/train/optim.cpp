@@ -38,7 +38,20 @@ std::unique_ptr<torch::optim::AdamW> make_adamw(const ParamGroups& groups, const
   if (!groups.no_decay.empty())
     pg.emplace_back(groups.no_decay, std::make_unique<torch::optim::AdamWOptions>(opts(0.0)));
   if (pg.empty()) throw ConfigError("optimizer: no trainable parameters");
-  return std::make_unique<torch::optim::AdamW>(std::move(pg), opts(cfg.weight_decay));
+  try {
+    return std::make_unique<torch::optim::AdamW>(std::move(pg), opts(cfg.weight_decay));
+  } catch (const c10::Error& e) {
+    // libtorch's own wording ("Invalid beta parameter at index 0: 1.5") with the option's name
+    const std::string m = e.what_without_backtrace();
+    std::string opt = m.find("beta parameter at index 0") != std::string::npos   ? "--adam-beta1"
+                      : m.find("beta parameter at index 1") != std::string::npos ? "--adam-beta2"
+                      : m.find("epsilon") != std::string::npos                   ? "--adam-eps"
+                      : m.find("weight_decay") != std::string::npos              ? "--weight-decay"
+                      : m.find("learning rate") != std::string::npos             ? "--lr"
+                                                                                 : "optimizer options";
+    std::string first = m.substr(0, m.find('\n'));
+    throw UsageError(opt + ": rejected by the AdamW optimizer (" + first + ")");
+  }
 }
 
 void set_learning_rate(torch::optim::Optimizer& opt, double lr) {

@@ -285,9 +285,21 @@ void save_reward_model(const std::string& dir_in, RewardModelImpl& rm, const tex
   }
 }
 
+void check_tokenizer_fits(const text::Tokenizer& tok, int64_t vocab_size, const std::string& model_path) {
+  if (tok.vocab_size() > vocab_size)
+    throw ConfigError(model_path + ": the tokenizer has " + std::to_string(tok.vocab_size()) +
+                      " tokens but the model's embedding has " + std::to_string(vocab_size) +
+                      " rows; use the tokenizer the model was trained with");
+}
+
 LoadedRewardModel load_reward_model(const std::string& path, const std::string& tokenizer_path,
-                                    const HeadConfig& fallback_head) {
+                                    const HeadConfig& fallback_head, bool require_head) {
   auto lm = model::load_pretrained(path, tokenizer_path);
+  if (lm.tokenizer) check_tokenizer_fits(*lm.tokenizer, lm.config.vocab_size, path);
+  const bool head_tensors = lm.extra_tensors.count("score.weight") || lm.extra_tensors.count("score.0.weight");
+  if (require_head && !head_tensors)
+    throw ConfigError(path + ": no reward head (score.weight or score.0.weight): this is a base language model, "
+                      "not a reward model; train one with `rmkit train --model " + path + "`");
   LoadedRewardModel out;
   out.config = lm.config;
   out.tokenizer = std::move(lm.tokenizer);

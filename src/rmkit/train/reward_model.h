@@ -135,9 +135,15 @@ struct LoadedRewardModel {
 };
 
 // Loads a directory or llama2.c .bin through load_pretrained. The head is restored from score.*
-// tensors and rmkit.json when present; otherwise a new head of `fallback_head` is initialised
-// (so a base causal LM can be loaded to start training).
+// tensors and rmkit.json when present. A model without them (a base causal LM) is refused with
+// ConfigError "...: no reward head ..." unless require_head is false: then a new head of
+// `fallback_head` is initialised (training starts from a base model; scoring, evaluation and
+// serving keep the default). A tokenizer with more tokens than the embedding has rows is refused
+// (ConfigError naming both sizes).
 LoadedRewardModel load_reward_model(const std::string& path, const std::string& tokenizer_path = "",
-                                    const HeadConfig& fallback_head = HeadConfig());
+                                    const HeadConfig& fallback_head = HeadConfig(), bool require_head = true);
+
+// ConfigError when `tok` has ids beyond the model's embedding (vocab_size rows).
+void check_tokenizer_fits(const text::Tokenizer& tok, int64_t vocab_size, const std::string& model_path);
 
 }  // namespace rmkit::train

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <iostream>
+#include <set>
 
 #include "rmkit/core/error.h"
 #include "rmkit/core/file_io.h"
@@ -54,8 +55,22 @@ void Trainer::set_logger(std::function<void(const std::string&)> fn) { impl_->lo
 void Trainer::prepare() { impl_->prepare(); }
 const DataSummary& Trainer::data_summary() const { return impl_->summary; }
 TrainResult Trainer::train() {
+  struct ReleaseRunDir {  // the run ends here, finished or failed: another process may take OUT
+    Impl* impl;
+    ~ReleaseRunDir() { impl->run_lock.reset(); }
+  } release{impl_.get()};
   if (!impl_->prepared) impl_->prepare();
-  return impl_->train();
+  try {
+    return impl_->train();
+  } catch (const c10::Error& e) {
+    // libtorch's wording (an allocation of N bytes, a size check) with the options that set it
+    std::string m = e.what_without_backtrace();
+    m = clip_text(m.substr(0, m.find('\n')), 300);
+    if (m.find("allocate") != std::string::npos)
+      throw Error("out of memory during training (" + m + "); lower --batch-size or --max-length, or use "
+                  "--grad-accum / --grad-checkpointing");
+    throw Error("libtorch error during training: " + m);
+  }
 }
 
 namespace {
@@ -147,6 +162,7 @@ void Trainer::Impl::prepare() {
   if (prepared) return;
   check_options(o);
   parse_losses();
+  open_run_dir();
 
   // 1. read + split (before the model: the attribute head size comes from the data)
   data::ReadOptions ro;
@@ -187,7 +203,26 @@ void Trainer::Impl::prepare() {
     train_pairs = std::move(all);
   }
   if (o.max_val_pairs > 0 && val_pairs.size() > o.max_val_pairs) val_pairs.resize(o.max_val_pairs);
-  if (train_pairs.empty()) throw ConfigError("no training pairs left after reading and splitting the data");
+  if (train_pairs.empty()) {
+    data::ReadStats totals;
+    totals.rows = summary.rows;
+    totals.skipped_bad = summary.skipped_bad;
+    totals.dropped_identical = summary.dropped_identical;
+    totals.dropped_empty = summary.dropped_empty;
+    totals.dropped_mismatched = summary.dropped_mismatched;
+    totals.first_errors = summary.first_errors;
+    std::string where = o.data.size() == 1 ? o.data[0] : std::to_string(o.data.size()) + " --data files";
+    if (summary.kept == 0) throw ConfigError(data::no_usable_pairs_message(totals, where));
+    std::set<std::string> prompts;
+    for (const auto& p : val_pairs) prompts.insert(data::prompt_key(p));
+    throw ConfigError("no usable pairs for training in " + where + ": " + std::to_string(summary.rows) +
+                      " rows read, " + std::to_string(summary.kept) + " pairs kept, all " +
+                      std::to_string(val_pairs.size()) + " went to validation" +
+                      (prompts.size() == 1 && o.val_split_field.empty()
+                           ? " because they share one prompt (the split keeps a prompt's pairs together); use "
+                             "--val-fraction 0 (or --val-data FILE)"
+                           : "; use a smaller --val-fraction, another --val-split or --val-fraction 0"));
+  }
 
   // loss-specific data requirements: say how many pairs lack what, never train on NaN targets
   size_t no_scores = 0, no_margin = 0, no_teacher = 0, k = 0;
@@ -219,7 +254,7 @@ void Trainer::Impl::prepare() {
   head.init = o.head_init;
   head.num_attributes = need_regression ? static_cast<int64_t>(k) : 0;
   torch::manual_seed(o.seed);  // a fresh head's init depends only on --seed
-  auto loaded = load_reward_model(o.model, o.tokenizer, head);
+  auto loaded = load_reward_model(o.model, o.tokenizer, head, /*require_head=*/false);  // a base LM gets a fresh head
   cfg = loaded.config;
   rm = loaded.model;
   tok = std::move(loaded.tokenizer);
@@ -254,6 +289,9 @@ void Trainer::Impl::prepare() {
     teacher = t.model;
     freeze(teacher);
   }
+  if (cfg.max_position_embeddings > 0 && o.max_length > cfg.max_position_embeddings)
+    log("warning: --max-length " + std::to_string(o.max_length) + " exceeds the model's context of " +
+        std::to_string(cfg.max_position_embeddings) + " positions; longer pairs train positions it never saw");
   tmpl = pick_template(o.chat_template, cfg, *tok, log);
   summary.chat_template = tmpl->spec();
 
@@ -268,7 +306,7 @@ void Trainer::Impl::prepare() {
   for (const auto& e : train_set) train_lengths.push_back(e.length());
   for (const auto& e : val_set) val_lengths.push_back(e.length());
 
-  auto batches = data::length_grouped_batches(train_lengths, static_cast<size_t>(o.batch_size), o.seed, 0);
+  auto batches = data::length_grouped_batches(train_lengths, static_cast<size_t>(global_batch()), o.seed, 0);
   batches_per_epoch = static_cast<int64_t>(batches.size());
   // exact padding of the joint chosen+rejected batches of epoch 0
   double real = 0, slots = 0;

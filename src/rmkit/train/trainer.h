@@ -78,10 +78,20 @@ struct TrainerOptions {
   std::string progress = "auto"; // auto | bar | lines | off
   std::string save_dtype = "float32";
 
+  bool overwrite = false;        // clear OUT when it holds another run (else such a start is refused)
+  bool resume_inexact = false;   // resume from a checkpoint without rng.pt (with a warning)
+
   // Test hook: makes the loss of this step (1-based) NaN (0 = off).
   int64_t inject_nan_at_step = 0;
+  // Test hook: makes a parameter inf after this step's optimizer update (0 = off).
+  int64_t inject_nonfinite_param_at_step = 0;
   // Stop (as if interrupted) after this many steps, without saving the final model (0 = off).
   int64_t stop_after_steps = 0;
+
+  // data parallel (when launched with WORLD_SIZE > 1; --batch-size is per rank)
+  double dist_bucket_mb = 25;    // gradient all-reduce bucket size (the first bucket is 1 MiB)
+  bool dist_overlap = true;      // all-reduce buckets during backward (false: after it)
+  bool zero1 = false;            // shard AdamW's moments over ranks (no optimizer checkpoints yet)
 
   nlohmann::json to_json() const;
 };
@@ -114,10 +124,13 @@ class Trainer {
   Trainer(const Trainer&) = delete;
   Trainer& operator=(const Trainer&) = delete;
 
-  // Loads model(s), reads/splits/encodes the data. Called by train() when not called before.
+  // Takes the output directory (run_dir.h: lock, stale temps, refusal of another run's directory
+  // unless `overwrite`), loads model(s), reads/splits/encodes the data. Called by train() when not
+  // called before. The directory stays locked until train() returns (or the Trainer goes).
   void prepare();
   const DataSummary& data_summary() const;
-  // Runs the loop. Throws NumericError on a non-finite loss (the last checkpoint is kept).
+  // Runs the loop. Throws NumericError on a non-finite loss, gradient or parameter (nothing
+  // non-finite is saved; the last checkpoint is kept).
   TrainResult train();
 
   // Info lines (data stats, eval results, checkpoint paths); default: stderr.

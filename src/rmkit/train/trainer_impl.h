@@ -15,9 +15,11 @@
 #include "rmkit/text/chat_template.h"
 #include "rmkit/text/tokenizer.h"
 #include "rmkit/train/batch.h"
+#include "rmkit/train/dp_step.h"
 #include "rmkit/train/loss_spec.h"
 #include "rmkit/train/optim.h"
 #include "rmkit/train/reward_model.h"
+#include "rmkit/train/run_dir.h"
 #include "rmkit/train/train_checkpoint.h"
 #include "rmkit/train/trainer.h"
 
@@ -72,6 +74,18 @@ struct Trainer::Impl {
   // schedule
   int64_t batches_per_epoch = 0;
   int64_t total_steps = 0;
+
+  // data parallel (dp_step.h): null in a single process
+  std::unique_ptr<DataParallelStep> dp;
+  int64_t global_batch() const { return o.batch_size * dist::world_size(); }
+
+  // run directory (trainer_run_dir.cpp)
+  std::unique_ptr<RunLock> run_lock;
+  std::string run_id;
+  void open_run_dir();
+  void check_resume(const std::string& dir, const TrainerState& saved);
+  void record_run_identity(TrainerState* state);
+  void check_parameters_finite(int64_t step, const std::string& last_ckpt);
 
   // trainer.cpp
   void prepare();

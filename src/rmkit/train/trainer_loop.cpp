@@ -143,7 +143,7 @@ torch::Tensor Trainer::Impl::micro_step(const PairBatch& b, const std::vector<Lo
       in.sft_nll = torch::zeros({}, torch::kFloat32);  // no teacher reply in this batch
     }
   }
-  LossResult res = combine(active, in, hyper);
+  LossResult res = dp ? dp->combine(active, in, hyper, b) : combine(active, in, hyper);
   add_reward_stats(in.r_w, in.r_l, st);
   for (const auto& [name, v] : res.component_values()) st->components[name] += v;
   st->real_tokens += b.real_tokens;
@@ -162,11 +162,14 @@ EvalResult Trainer::Impl::evaluate(const std::vector<EncodedExample>& set,
   CpuAutocast ac(o.bf16);
   StepStats st;
   auto batches = data::sequential_batches(lengths, static_cast<size_t>(o.batch_size));
-  for (const auto& idx : batches) {
+  for (size_t bi = 0; bi < batches.size(); ++bi) {
+    if (dp && static_cast<int>(bi % static_cast<size_t>(dp->world())) != dp->rank()) continue;  // sharded
+    const auto& idx = batches[bi];
     PairBatch b = collate_pairs(set, idx, pad_id, false, o.shared_prefix, o.shared_prefix_always ? 0 : cfg.hidden_size);
     auto rewards = b.shared ? prefix_shared_forward(*rm, b.prefix).all.rewards : rm->forward(b.ids, b.mask).rewards;
     add_reward_stats(rewards.slice(0, 0, b.B), rewards.slice(0, b.B, 2 * b.B), &st);
   }
+  if (dp) dp->reduce_stats(&st, "all-reduce of evaluation statistics");
   rm->train();
   r.pairs = st.pairs;
   r.accuracy = st.pairs ? static_cast<double>(st.correct) / st.pairs : -1;
@@ -208,7 +211,7 @@ TrainResult Trainer::Impl::train() {
   oc.weight_decay = o.weight_decay;
   oc.max_grad_norm = o.max_grad_norm;
   auto groups = split_param_groups(rm->named_trainable_parameters());
-  auto opt = make_adamw(groups, oc);
+  auto opt = make_adamw(o.zero1 ? DataParallelStep::zero1_groups(groups) : groups, oc);  // --zero1: own share
   std::vector<torch::Tensor> params = groups.decay;
   params.insert(params.end(), groups.no_decay.begin(), groups.no_decay.end());
   const int64_t warmup = static_cast<int64_t>(std::llround(o.warmup_ratio * static_cast<double>(total_steps)));
@@ -217,16 +220,16 @@ TrainResult Trainer::Impl::train() {
   TrainerState state;
   state.data_hash = summary.data_hash;
   state.seed = o.seed;
-  state.batch_size = o.batch_size;
+  state.batch_size = global_batch();  // per-rank batch x world size: resumable at any world size
   state.grad_accum = o.grad_accum;
   state.total_steps = total_steps;
   state.loss = o.loss;
   torch::manual_seed(o.seed);  // dropout in the MLP head; restored from rng.pt on resume
 
   if (!o.resume.empty()) {
-    std::string dir = o.resume == "latest" ? latest_checkpoint(ckpt_dir) : o.resume;
+    std::string dir = o.resume == "latest" ? latest_checkpoint(ckpt_dir, run_id) : o.resume;
     if (dir.empty()) throw UsageError("--resume latest: no checkpoint under " + ckpt_dir);
-    TrainerState saved = load_train_checkpoint(dir, *rm, *opt);
+    TrainerState saved = load_train_checkpoint(dir, *rm, *opt, o.resume_inexact);
     auto mismatch = [&](const std::string& what, const std::string& a, const std::string& b) {
       if (a != b)
         throw ConfigError("--resume " + dir + ": " + what + " differs (checkpoint " + a + ", now " + b +
@@ -238,15 +241,30 @@ TrainResult Trainer::Impl::train() {
     mismatch("grad accumulation", std::to_string(saved.grad_accum), std::to_string(state.grad_accum));
     mismatch("total steps", std::to_string(saved.total_steps), std::to_string(state.total_steps));
     mismatch("loss spec", saved.loss, state.loss);
+    check_resume(dir, saved);  // any other option that differs, by name; rng.pt warning
     state = saved;
-    size_t dropped = MetricsLog::truncate_after_step(metrics_path, state.step);
+    size_t dropped = dist::is_primary() ? MetricsLog::truncate_after_step(metrics_path, state.step) : 0;
     log("resumed from " + dir + " at step " + std::to_string(state.step) +
         (dropped ? " (dropped " + std::to_string(dropped) + " metrics lines logged after it)" : ""));
   }
-  MetricsLog metrics(metrics_path);
-  Progress progress("train", total_steps, progress_mode(o.progress));
+  record_run_identity(&state);  // run.json; the run id every checkpoint carries
+  // Data parallel: replicas start from rank 0's parameters; only rank 0 writes outputs.
+  dist::ReducerOptions ro;
+  ro.bucket_cap_bytes = static_cast<size_t>(o.dist_bucket_mb * (1 << 20));
+  ro.overlap = o.dist_overlap;
+  // An untied LM head that no loss term reads (no dpo/ipo/hinge/simpo/sft/kl) gets no gradient on any
+  // rank: it is left out of the all-reduce instead of sending its zeros every step.
+  std::vector<torch::Tensor> reduced;
+  for (const auto& [name, p] : rm->named_trainable_parameters())
+    if (need_policy || need_kl || need_sft || name != "lm_head.weight") reduced.push_back(p);
+  dp = DataParallelStep::create(reduced, ro);
+  if (dp) dp->broadcast_parameters(params);
+  if (dp && o.zero1) dp->enable_zero1(groups);
+  const bool primary = dist::is_primary();
+  MetricsLog metrics(primary ? metrics_path : "/dev/null");
+  Progress progress("train", total_steps, primary ? progress_mode(o.progress) : Progress::Mode::Off);
   progress.set_start_offset(state.step);
-  std::string last_ckpt = latest_checkpoint(ckpt_dir);
+  std::string last_ckpt = latest_checkpoint(ckpt_dir, run_id);
 
   int64_t cached_epoch = -1;
   data::Batches epoch_batches;
@@ -265,19 +283,23 @@ TrainResult Trainer::Impl::train() {
     set_learning_rate(*opt, lr);
     opt->zero_grad();
     auto active = active_terms(terms, step, loss_sched);
-    StepStats st;
+    StepStats st, dummy_stats;
+    if (dp) dp->seed_step(o.seed, step);
     double epoch_pos = 0;
     for (int64_t m = 0; m < o.grad_accum; ++m) {
       const int64_t epoch = state.micro_batches / batches_per_epoch;
       const int64_t bi = state.micro_batches % batches_per_epoch;
       if (epoch != cached_epoch) {
-        epoch_batches = data::length_grouped_batches(train_lengths, static_cast<size_t>(o.batch_size), o.seed,
+        epoch_batches = data::length_grouped_batches(train_lengths, static_cast<size_t>(global_batch()), o.seed,
                                                      static_cast<uint64_t>(epoch));
         cached_epoch = epoch;
       }
-      PairBatch b = collate_pairs(train_set, epoch_batches[static_cast<size_t>(bi)], pad_id, need_sft,
+      bool dummy = false;
+      const auto& global_idx = epoch_batches[static_cast<size_t>(bi)];
+      PairBatch b = collate_pairs(train_set, dp ? dp->shard(global_idx, &dummy) : global_idx, pad_id, need_sft,
                                   o.shared_prefix, o.shared_prefix_always ? 0 : cfg.hidden_size);
-      torch::Tensor total = micro_step(b, active, &st);
+      if (dp) dp->set_dummy(dummy);
+      torch::Tensor total = micro_step(b, active, dummy ? &dummy_stats : &st);
       if (o.inject_nan_at_step == step + 1) total = total * std::numeric_limits<double>::quiet_NaN();
       double v = total.item<double>();
       st.loss_sum += v;
@@ -287,9 +309,14 @@ TrainResult Trainer::Impl::train() {
                            "; stopped before updating the model; last good checkpoint: " +
                            (last_ckpt.empty() ? std::string("none (use --save-every)") : last_ckpt));
       }
+      if (dp) dp->before_backward(m + 1 == o.grad_accum);
       if (total.requires_grad()) (total / static_cast<double>(o.grad_accum)).backward();
       state.micro_batches += 1;
       epoch_pos = static_cast<double>(state.micro_batches) / batches_per_epoch;
+    }
+    if (dp) {
+      dp->finish_step(step + 1);  // gradients = the average over ranks
+      dp->reduce_stats(&st, "all-reduce of step " + std::to_string(step + 1) + " metrics");
     }
     const double grad_norm = clip_grad_norm(params, o.max_grad_norm);
     if (!std::isfinite(grad_norm)) {
@@ -299,6 +326,8 @@ TrainResult Trainer::Impl::train() {
                          (last_ckpt.empty() ? std::string("none (use --save-every)") : last_ckpt));
     }
     opt->step();
+    if (dp) dp->after_optimizer_step();  // --zero1: every parameter from the rank that updated it
+    check_parameters_finite(step + 1, last_ckpt);  // never evaluate, save or continue from NaN/inf weights
     state.step += 1;
     const double dt = now_s() - t0;
 
@@ -314,6 +343,7 @@ TrainResult Trainer::Impl::train() {
     rec["tokens_per_s"] = dt > 0 ? st.real_tokens / dt : 0.0;
     rec["padding_fraction"] = st.slots ? 1.0 - static_cast<double>(st.computed_tokens) / st.slots : 0.0;
     rec["step_time_s"] = dt;
+    if (dp) rec["allreduce_wait_s"] = dp->reducer().stats().finish_wait_s;  // not hidden behind backward
 
     const bool last = state.step == total_steps;
     const bool eval_now = !val_set.empty() && ((o.eval_every > 0 && state.step % o.eval_every == 0) || last);
@@ -328,7 +358,7 @@ TrainResult Trainer::Impl::train() {
       if (last_eval.accuracy > state.best_val_accuracy) {
         state.best_val_accuracy = last_eval.accuracy;
         state.best_step = state.step;
-        save_reward_model(join_path(o.output, "best"), *rm, tok.get(), meta(state.step, &last_eval), o.save_dtype);
+        if (primary) save_reward_model(join_path(o.output, "best"), *rm, tok.get(), meta(state.step, &last_eval), o.save_dtype);
       }
       char buf[200];
       std::snprintf(buf, sizeof buf, "eval step %lld: val_accuracy %.4f val_loss %.4f (best %.4f at step %lld)",
@@ -339,7 +369,7 @@ TrainResult Trainer::Impl::train() {
     if (o.log_every <= 1 || state.step % o.log_every == 0 || last || eval_now) metrics.write(rec);
     result.final_loss = loss;
 
-    if (o.save_every > 0 && state.step % o.save_every == 0) {
+    if (primary && o.save_every > 0 && state.step % o.save_every == 0) {
       last_ckpt = save_train_checkpoint(ckpt_dir, *rm, tok.get(), meta(state.step, nullptr), *opt, state,
                                         o.keep_checkpoints);
       progress.message("checkpoint " + last_ckpt);
@@ -371,7 +401,7 @@ TrainResult Trainer::Impl::train() {
       calib.accuracy = -1;  // not a validation accuracy
     }
   }
-  save_reward_model(o.output, *rm, tok.get(), meta(state.step, &calib), o.save_dtype);
+  if (primary) save_reward_model(o.output, *rm, tok.get(), meta(state.step, &calib), o.save_dtype);
   result.steps = state.step;
   result.final_val_accuracy = val_set.empty() ? -1 : calib.accuracy;
   result.best_val_accuracy = state.best_val_accuracy;

@@ -113,8 +113,10 @@ std::vector<ScoredPair> read_score_file(const std::string& path) {
     try {
       row = nlohmann::json::parse(line);
     } catch (const nlohmann::json::parse_error& e) {
-      throw FormatError(where + ": invalid JSON: " + e.what());
+      throw FormatError(where + ": invalid JSON: " + clip_text(e.what()));
     }
+    // `rmkit score` writes rows it could not score with null rewards and a "skipped" reason
+    if (row.is_object() && row.contains("skipped") && row["reward_chosen"].is_null()) return true;
     out.push_back(scored_pair_from_json(row, base, where));
     return true;
   });
