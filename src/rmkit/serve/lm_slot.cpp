@@ -3,6 +3,7 @@
 #include "rmkit/core/error.h"
 #include "rmkit/core/file_io.h"
 #include "rmkit/model/checkpoint.h"
+#include "rmkit/train/reward_model.h"
 
 namespace rmkit::serve {
 
@@ -22,9 +23,7 @@ LmSlot::LmSlot(std::string name, std::string path, const std::string& tokenizer,
     : name_(std::move(name)), path_(std::move(path)), tmpl_(text::ChatTemplate::named("plain")) {
   auto lm = model::load_pretrained(path_, tokenizer);
   if (!lm.tokenizer) throw ConfigError(path_ + ": no tokenizer found beside the model (pass --tokenizer)");
-  if (lm.tokenizer->vocab_size() > lm.config.vocab_size)
-    throw ConfigError(path_ + ": tokenizer has " + std::to_string(lm.tokenizer->vocab_size()) +
-                      " ids but the model's embedding has " + std::to_string(lm.config.vocab_size));
+  train::check_tokenizer_fits(*lm.tokenizer, lm.config.vocab_size, path_);
   config_ = lm.config;
   tok_ = std::shared_ptr<text::Tokenizer>(std::move(lm.tokenizer));
   tmpl_ = (chat_template.empty() || chat_template == "auto") ? text::ChatTemplate::detect(config_.model_type, *tok_)

@@ -11,15 +11,11 @@ namespace rmkit::serve {
 
 RewardSlot::RewardSlot(std::string name, std::string path, const SlotOptions& opts)
     : name_(std::move(name)), path_(std::move(path)), tmpl_(text::ChatTemplate::named("plain")) {
+  // require_head (the default): a directory without score.* tensors is refused, never served with
+  // a random head; the tokenizer is checked against the embedding there too
   loaded_ = train::load_reward_model(path_, opts.tokenizer);
-  if (!loaded_.has_head)
-    throw ConfigError(path_ + ": not a reward model (no score.weight / score.0.weight head tensor); serve a "
-                              "directory written by `rmkit train` or an HF *ForSequenceClassification model");
   if (!loaded_.tokenizer)
     throw ConfigError(path_ + ": no tokenizer found beside the model (pass --tokenizer)");
-  if (loaded_.tokenizer->vocab_size() > loaded_.config.vocab_size)
-    throw ConfigError(path_ + ": tokenizer has " + std::to_string(loaded_.tokenizer->vocab_size()) +
-                      " ids but the model's embedding has " + std::to_string(loaded_.config.vocab_size));
   tmpl_ = eval::choose_template(loaded_.config, *loaded_.tokenizer, loaded_.meta.chat_template, opts.chat_template);
   const int64_t ctx = loaded_.config.max_position_embeddings;
   max_length_ = opts.max_length > 0 ? opts.max_length : ctx;
