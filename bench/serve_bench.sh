@@ -8,7 +8,7 @@
 #    request, with cross-request batching and with --no-cross-request-batching (one request per
 #    batch, the one-request-at-a-time server behaviour);
 # 4. a load test: LOAD_CLIENTS clients for DURATION s over mixed routes.
-# Prints one JSON line per measurement and a summary table.
+# Prints one JSON line per measurement and a summary table. SERVE_ARGS adds server flags.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
@@ -48,7 +48,7 @@ echo "{\"measure\": \"offline\", \"pairs_per_s\": $OFFLINE}"
 
 serve() {  # serve EXTRA_ARGS...: starts the server, waits for /health
   rm -f "$WORK/port"
-  "$RMKIT" serve --model "rm=$RM" --port 0 --port-file "$WORK/port" --max-length 512 --max-queue 100000 "$@" \
+  "$RMKIT" serve --model "rm=$RM" --port 0 --port-file "$WORK/port" --max-length 512 --max-queue 100000 ${SERVE_ARGS:-} "$@" \
     >"$WORK/serve.log" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 600); do [ -s "$WORK/port" ] && curl -sf "http://127.0.0.1:$(cat "$WORK/port")/health" >/dev/null && return; sleep 0.1; done
