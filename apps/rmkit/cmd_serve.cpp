@@ -29,11 +29,8 @@ std::pair<std::string, std::string> model_spec(const std::string& s) {
   return {slash == std::string::npos ? p : p.substr(slash + 1), s};
 }
 
-long long positive(const Options& o, const char* name) {
-  long long v = o.integer(name);
-  if (v <= 0) throw UsageError(std::string("--") + name + " must be > 0, got " + std::to_string(v));
-  return v;
-}
+// Ranges are checked by the option table (OptionSpec::valid) at parse time.
+long long positive(const Options& o, const char* name) { return o.integer(name); }
 
 serve::ServerConfig config_from(const Options& o) {
   serve::ServerConfig c;
@@ -47,11 +44,9 @@ serve::ServerConfig config_from(const Options& o) {
   if (o.has("tokenizer")) c.slot.tokenizer = o.str("tokenizer");
   c.slot.chat_template = o.str("chat-template");
   c.slot.max_length = o.integer("max-length");
-  if (c.slot.max_length < 0) throw UsageError("--max-length must be >= 0 (0 = the model's context)");
   c.slot.truncate = !o.flag("no-truncate");
   c.host = o.str("host");
   const long long port = o.integer("port");
-  if (port < 0 || port > 65535) throw UsageError("--port must be in [0, 65535], got " + std::to_string(port));
   c.port = static_cast<int>(port);
   for (const auto& k : o.list("api-key"))
     if (!k.empty()) c.api_keys.push_back(k);
@@ -71,8 +66,6 @@ serve::ServerConfig config_from(const Options& o) {
   c.max_inputs = positive(o, "max-inputs");
   c.batcher.max_batch_tokens = positive(o, "max-batch-tokens");
   c.batcher.max_wait_ms = o.integer("max-wait-ms");
-  if (c.batcher.max_wait_ms < 0 || c.batcher.max_wait_ms > 10000)
-    throw UsageError("--max-wait-ms must be in [0, 10000]");
   c.batcher.max_queue = positive(o, "max-queue");
   c.batcher.bf16 = o.flag("bf16");
   c.batcher.per_request = o.flag("no-cross-request-batching");
@@ -83,12 +76,7 @@ serve::ServerConfig config_from(const Options& o) {
   c.engine.bf16 = c.batcher.bf16;
   c.request_timeout_s = o.number("request-timeout");
   c.drain_timeout_s = o.number("drain-timeout");
-  if (!(c.request_timeout_s > 0) || !std::isfinite(c.request_timeout_s))
-    throw UsageError("--request-timeout must be a positive number of seconds");
-  if (!(c.drain_timeout_s >= 0) || !std::isfinite(c.drain_timeout_s))
-    throw UsageError("--drain-timeout must be a non-negative number of seconds");
   c.http_threads = static_cast<int>(positive(o, "http-threads"));
-  if (c.http_threads < 8 || c.http_threads > 4096) throw UsageError("--http-threads must be in [8, 4096]");
   return c;
 }
 
@@ -148,24 +136,24 @@ CommandRegistrar reg({
         {"tokenizer", OptKind::String, "", "tokenizer path (required for llama2.c .bin models)"},
         {"chat-template", OptKind::String, "auto", "chat template: auto (saved in rmkit.json / detected) or a name"},
         {"host", OptKind::String, "127.0.0.1", "address to bind (loopback by default)"},
-        {"port", OptKind::Int, "8000", "port (0 = any free port; see --port-file)"},
+        {"port", OptKind::Int, "8000", "port (0 = any free port; see --port-file)", false, false, "[0,65535]"},
         {"port-file", OptKind::String, "", "write the bound port to this file once listening"},
         {"api-key", OptKind::String, "", "required Bearer key (repeatable; prefer --api-key-file: argv is visible)", false, true},
         {"api-key-file", OptKind::String, "", "file with one API key per line"},
         {"metrics-public", OptKind::Flag, "false", "serve /metrics without the API key"},
-        {"max-body-bytes", OptKind::Int, "8388608", "largest request body (413 beyond)"},
-        {"max-inputs", OptKind::Int, "1024", "most inputs per request (413 beyond)"},
-        {"max-length", OptKind::Int, "0", "tokens per sequence (0 = the model's context); longer input is truncated"},
+        {"max-body-bytes", OptKind::Int, "8388608", "largest request body (413 beyond)", false, false, "[1024,1073741824]"},
+        {"max-inputs", OptKind::Int, "1024", "most inputs per request (413 beyond)", false, false, "[1,1000000]"},
+        {"max-length", OptKind::Int, "0", "tokens per sequence (0 = the model's context); longer input is truncated", false, false, "[0,)"},
         {"no-truncate", OptKind::Flag, "false", "reject over-long input with 422 instead of truncating"},
-        {"max-batch-tokens", OptKind::Int, "16384", "token budget of one packed batch across requests"},
-        {"max-wait-ms", OptKind::Int, "5", "how long a batch waits to fill after its first arrival"},
-        {"max-queue", OptKind::Int, "1024", "most queued reward sequences / generation requests (503 with Retry-After beyond)"},
-        {"kv-cache-mb", OptKind::Int, "1024", "KV-cache memory per causal LM; requests that do not fit wait"},
-        {"prefill-chunk", OptKind::Int, "512", "prompt tokens per engine step (chunked prefill beside running decodes)"},
-        {"max-running", OptKind::Int, "64", "sequences decoding at once per causal LM"},
-        {"request-timeout", OptKind::Float, "60", "seconds before a request gets 504"},
-        {"drain-timeout", OptKind::Float, "30", "seconds SIGTERM waits for requests in flight"},
-        {"http-threads", OptKind::Int, "64", "HTTP worker threads (connections served at once)"},
+        {"max-batch-tokens", OptKind::Int, "16384", "token budget of one packed batch across requests", false, false, "[1,)"},
+        {"max-wait-ms", OptKind::Int, "5", "how long a batch waits to fill after its first arrival", false, false, "[0,10000]"},
+        {"max-queue", OptKind::Int, "1024", "most queued reward sequences / generation requests (503 with Retry-After beyond)", false, false, "[1,10000000]"},
+        {"kv-cache-mb", OptKind::Int, "1024", "KV-cache memory per causal LM; requests that do not fit wait", false, false, "[1,)"},
+        {"prefill-chunk", OptKind::Int, "512", "prompt tokens per engine step (chunked prefill beside running decodes)", false, false, "[1,)"},
+        {"max-running", OptKind::Int, "64", "sequences decoding at once per causal LM", false, false, "[1,4096]"},
+        {"request-timeout", OptKind::Float, "60", "seconds before a request gets 504", false, false, "(0,86400]"},
+        {"drain-timeout", OptKind::Float, "30", "seconds SIGTERM waits for requests in flight", false, false, "[0,86400]"},
+        {"http-threads", OptKind::Int, "64", "HTTP worker threads (connections served at once)", false, false, "[8,4096]"},
         {"threads", OptKind::Int, "0", "intra-op threads of the compute thread (0 = physical cores)"},
         {"bf16", OptKind::Flag, "false", "bf16 autocast for the forward"},
         {"no-cross-request-batching", OptKind::Flag, "false",

@@ -45,6 +45,12 @@ Reply post(const httplib::Client& c, const std::string& path, const json& body, 
 Reply post_raw(httplib::Client& c, const std::string& path, const std::string& body, const std::string& key = "");
 Reply get(httplib::Client& c, const std::string& path, const std::string& key = "");
 
+// A request/response fixture from tests/data/serve/.
+json fixture(const std::string& name);
+// "" when `got` has the shape of `want`: equal key sets (recursively), array elements shaped like
+// want's first element, the same value kinds (any number matches any number); else where it differs.
+std::string shape_diff(const json& want, const json& got, const std::string& at = "$");
+
 // {"prompt": [...messages], "response": reply} input objects for /v1/score.
 json score_input(const data::PrefPair& p, bool chosen);
 

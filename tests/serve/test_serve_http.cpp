@@ -19,31 +19,6 @@
 namespace rmkit::serve::testing {
 namespace {
 
-json fixture(const std::string& name) {
-  return json::parse(read_file(std::string(RMKIT_SOURCE_DIR) + "/tests/data/serve/" + name));
-}
-
-// Same shape: equal key sets (recursively), arrays' elements shaped like the fixture's first
-// element, and the same value kinds (any number matches any number; null matches null).
-std::string shape_diff(const json& want, const json& got, const std::string& at = "$") {
-  auto kind = [](const json& j) { return j.is_number() ? std::string("number") : std::string(j.type_name()); };
-  if (kind(want) != kind(got)) return at + ": expected " + kind(want) + ", got " + kind(got);
-  if (want.is_object()) {
-    for (auto& [k, v] : want.items()) {
-      if (!got.contains(k)) return at + ": missing key '" + k + "'";
-      auto d = shape_diff(v, got[k], at + "." + k);
-      if (!d.empty()) return d;
-    }
-    for (auto& [k, v] : got.items())
-      if (!want.contains(k)) return at + ": unexpected key '" + k + "'";
-  }
-  if (want.is_array() && !want.empty())
-    for (size_t i = 0; i < got.size(); ++i) {
-      auto d = shape_diff(want[0], got[i], at + "[" + std::to_string(i) + "]");
-      if (!d.empty()) return d;
-    }
-  return "";
-}
 
 double sig(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 

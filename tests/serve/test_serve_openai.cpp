@@ -20,29 +20,6 @@ namespace {
 
 const std::string kBin = "models/stories260K/stories260K.bin", kTok = "models/stories260K/tok512.model";
 
-json fixture(const std::string& name) {
-  return json::parse(read_file(std::string(RMKIT_SOURCE_DIR) + "/tests/data/serve/" + name));
-}
-
-std::string shape_diff(const json& want, const json& got, const std::string& at = "$") {
-  auto kind = [](const json& j) { return j.is_number() ? std::string("number") : std::string(j.type_name()); };
-  if (kind(want) != kind(got)) return at + ": expected " + kind(want) + ", got " + kind(got);
-  if (want.is_object()) {
-    for (auto& [k, v] : want.items()) {
-      if (!got.contains(k)) return at + ": missing key '" + k + "'";
-      auto d = shape_diff(v, got[k], at + "." + k);
-      if (!d.empty()) return d;
-    }
-    for (auto& [k, v] : got.items())
-      if (!want.contains(k)) return at + ": unexpected key '" + k + "'";
-  }
-  if (want.is_array() && !want.empty())
-    for (size_t i = 0; i < got.size(); ++i) {
-      auto d = shape_diff(want[0], got[i], at + "[" + std::to_string(i) + "]");
-      if (!d.empty()) return d;
-    }
-  return "";
-}
 
 ServerConfig lm_config() {
   ServerConfig c = base_config();

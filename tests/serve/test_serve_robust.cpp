@@ -11,6 +11,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <atomic>
 #include <mutex>
@@ -225,6 +226,15 @@ TEST(ServeProcess, SigtermDrainsTheRequestInFlightAndExitsZero) {
   const std::string text = read_file(log);
   EXPECT_NE(text.find("listening on http://127.0.0.1:"), std::string::npos) << text;
   EXPECT_NE(text.find("SIGTERM, draining"), std::string::npos) << text;
+}
+
+TEST(ServeProcess, BadOptionsAreOneLineUsageErrors) {
+  for (const std::string& args : {"--port 70000", "--max-wait-ms -1", "--request-timeout nan", "--http-threads 2"}) {
+    auto r = rmkit::testing::run_rmkit("serve --model " + rmkit::testing::shell_quote(rm_dir()) + " " + args);
+    EXPECT_EQ(r.exit_code, 2) << args << ": " << r.err;
+    EXPECT_NE(r.err.find(args.substr(0, args.find(' '))), std::string::npos) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  }
 }
 
 }  // namespace
