@@ -8,23 +8,12 @@
 // the fields that are used are type-checked.
 #include <httplib.h>
 
-#include <atomic>
 
 #include "rmkit/serve/request.h"
 #include "rmkit/serve/routes.h"
 
 namespace rmkit::serve {
 namespace {
-
-std::atomic<uint64_t> g_request_counter{0};
-
-std::string request_id(const char* prefix) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%s-%016llx", prefix,
-                static_cast<unsigned long long>(std::hash<uint64_t>{}(++g_request_counter) ^
-                                                static_cast<uint64_t>(Clock::now().time_since_epoch().count())));
-  return buf;
-}
 
 struct Encoded {
   std::vector<eval::ScoreGroup> groups;

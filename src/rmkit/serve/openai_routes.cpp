@@ -4,7 +4,6 @@
 // OpenAI one rmkit does not implement, is a 400 naming it.
 #include <httplib.h>
 
-#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <set>
@@ -16,14 +15,6 @@ namespace rmkit::serve {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-std::atomic<uint64_t> g_ids{0};
-
-std::string new_id(const char* prefix) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%s-%08llx%08llx", prefix, static_cast<unsigned long long>(++g_ids),
-                static_cast<unsigned long long>(Clock::now().time_since_epoch().count() & 0xffffffffULL));
-  return buf;
-}
 
 const std::set<std::string> kUnsupported = {"tools", "tool_choice", "functions", "function_call", "response_format",
                                             "logit_bias", "parallel_tool_calls", "audio", "modalities", "prediction",
@@ -216,7 +207,7 @@ void handle_generation(Server& s, const httplib::Request& req, httplib::Response
       throw;
     }
   }
-  const std::string id = new_id(chat ? "chatcmpl" : "cmpl");
+  const std::string id = request_id(chat ? "chatcmpl" : "cmpl");
   const int64_t created = Routes::created(s);
   const std::string model = slot.name;
   const double timeout = cfg.request_timeout_s;

@@ -1,5 +1,8 @@
 #include "rmkit/serve/request.h"
 
+#include <atomic>
+#include <chrono>
+#include <cstdio>
 #include <set>
 
 #include "rmkit/serve/http_error.h"
@@ -21,6 +24,14 @@ std::string type_name(const json& j) {
     case json::value_t::number_float: return "a number";
     default: return "an unsupported value";
   }
+}
+
+std::string request_id(const char* prefix) {
+  static std::atomic<uint64_t> counter{0};
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%s-%08llx%08llx", prefix, static_cast<unsigned long long>(++counter),
+                static_cast<unsigned long long>(std::chrono::steady_clock::now().time_since_epoch().count() & 0xffffffffULL));
+  return buf;
 }
 
 json parse_body(const std::string& body) {

@@ -16,6 +16,8 @@ namespace rmkit::serve {
 using nlohmann::json;
 
 json parse_body(const std::string& body);  // object expected
+// "PREFIX-<16 hex digits>" unique within the process (a counter and the clock): response ids.
+std::string request_id(const char* prefix);
 std::string type_name(const json& j);       // "a string", "an array", …
 
 // Rejects keys not in `allowed` (400 naming the first unknown one).

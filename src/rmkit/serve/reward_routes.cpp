@@ -2,7 +2,6 @@
 #include <httplib.h>
 
 #include <algorithm>
-#include <map>
 #include <numeric>
 
 #include "rmkit/serve/request.h"
@@ -74,36 +73,17 @@ void Routes::add_reward(Server& s) {
       throw HttpError::bad_request("inputs: expected an array of inputs", "inputs");
     const json& inputs = body["inputs"];
     check_input_count(inputs.size(), config(s).max_inputs, "inputs");
-    // Inputs whose prompt tokens are identical (a pair's chosen and rejected, n samples of one
-    // prompt) share one group, so their prompt is computed once.
-    std::vector<eval::ScoreGroup> groups;
-    std::vector<int64_t> tokens;
-    std::vector<bool> truncated;
-    std::vector<std::pair<size_t, size_t>> where;  // per input: (group, response)
-    std::map<std::vector<int32_t>, size_t> by_prompt;
-    for (size_t i = 0; i < inputs.size(); ++i) {
-      EncodedInput e = encode_score_input(rm, inputs[i], "inputs[" + std::to_string(i) + "]");
-      tokens.push_back(e.tokens);
-      truncated.push_back(e.truncated);
-      auto it = e.group.prompt.empty() ? by_prompt.end() : by_prompt.find(e.group.prompt);
-      if (it == by_prompt.end()) {
-        if (!e.group.prompt.empty()) by_prompt.emplace(e.group.prompt, groups.size());
-        where.emplace_back(groups.size(), 0);
-        groups.push_back(std::move(e.group));
-      } else {
-        where.emplace_back(it->second, groups[it->second].responses.size());
-        groups[it->second].responses.push_back(std::move(e.group.responses[0]));
-      }
-    }
-    std::vector<size_t> first(groups.size(), 0);
-    for (size_t g = 1; g < groups.size(); ++g) first[g] = first[g - 1] + groups[g - 1].responses.size();
-    auto rewards = score(s, slot, std::move(groups), inputs.size());
+    std::vector<EncodedInput> encoded;
+    for (size_t i = 0; i < inputs.size(); ++i)
+      encoded.push_back(encode_score_input(rm, inputs[i], "inputs[" + std::to_string(i) + "]"));
+    GroupedInputs g = group_by_prompt(std::move(encoded));  // a shared prompt runs once
+    auto rewards = score(s, slot, std::move(g.groups), inputs.size());
     json data = json::array();
     int64_t total = 0;
     for (size_t i = 0; i < inputs.size(); ++i) {
-      const double r = rewards[first[where[i].first] + where[i].second];
-      data.push_back({{"index", i}, {"reward", tf(r)}, {"tokens", tokens[i]}, {"truncated", bool(truncated[i])}});
-      total += tokens[i];
+      const double r = rewards[g.reward_index[i]];
+      data.push_back({{"index", i}, {"reward", tf(r)}, {"tokens", g.tokens[i]}, {"truncated", bool(g.truncated[i])}});
+      total += g.tokens[i];
     }
     return json{{"object", "list"},
                 {"model", rm.name()},
@@ -130,7 +110,10 @@ void Routes::add_reward(Server& s) {
       replies.push_back(r.get<std::string>());
     }
     check_input_count(replies.size(), config(s).max_inputs, "responses");
-    RewardSlot::Compare c = rm.encode_compare(prompt, replies, "responses");
+    std::vector<EncodedInput> encoded;  // each reply exactly as a single input; the prompt runs once
+    for (size_t i = 0; i < replies.size(); ++i)
+      encoded.push_back(rm.encode_chat(prompt, replies[i], "responses[" + std::to_string(i) + "]"));
+    GroupedInputs c = group_by_prompt(std::move(encoded));
     auto grouped = score(s, slot, std::move(c.groups), replies.size());
     const size_t n = replies.size();
     std::vector<double> raw(n), out(n);

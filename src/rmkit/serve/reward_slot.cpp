@@ -99,33 +99,28 @@ EncodedInput RewardSlot::encode_ids(const std::vector<int64_t>& ids, const std::
   return finish_flat(std::move(v), false, field);
 }
 
-RewardSlot::Compare RewardSlot::encode_compare(const text::Conversation& prompt,
-                                               const std::vector<std::string>& replies,
-                                               const std::string& field) const {
-  // Encode each (prompt, reply) exactly as a single input would be, then merge the responses whose
-  // prompt tokens came out identical into one group.
-  Compare c;
+GroupedInputs group_by_prompt(std::vector<EncodedInput> inputs) {
+  GroupedInputs out;
   std::map<std::vector<int32_t>, size_t> by_prompt;
-  std::vector<std::pair<size_t, size_t>> where;  // per reply: (group, response within group)
-  for (size_t i = 0; i < replies.size(); ++i) {
-    EncodedInput e = encode_chat(prompt, replies[i], field + "[" + std::to_string(i) + "]");
-    c.tokens.push_back(e.tokens);
-    c.truncated.push_back(e.truncated);
-    auto it = by_prompt.find(e.group.prompt);
+  std::vector<std::pair<size_t, size_t>> where;  // per input: (group, response within group)
+  for (auto& e : inputs) {
+    out.tokens.push_back(e.tokens);
+    out.truncated.push_back(e.truncated);
+    auto it = e.group.prompt.empty() ? by_prompt.end() : by_prompt.find(e.group.prompt);
     if (it == by_prompt.end()) {
-      by_prompt.emplace(e.group.prompt, c.groups.size());
-      where.emplace_back(c.groups.size(), 0);
-      c.groups.push_back(std::move(e.group));
+      if (!e.group.prompt.empty()) by_prompt.emplace(e.group.prompt, out.groups.size());
+      where.emplace_back(out.groups.size(), 0);
+      out.groups.push_back(std::move(e.group));
     } else {
-      auto& g = c.groups[it->second];
+      auto& g = out.groups[it->second];
       where.emplace_back(it->second, g.responses.size());
       g.responses.push_back(std::move(e.group.responses[0]));
     }
   }
-  std::vector<size_t> first(c.groups.size(), 0);
-  for (size_t g = 1; g < c.groups.size(); ++g) first[g] = first[g - 1] + c.groups[g - 1].responses.size();
-  for (const auto& [g, k] : where) c.reward_index.push_back(first[g] + k);
-  return c;
+  std::vector<size_t> first(out.groups.size(), 0);
+  for (size_t g = 1; g < out.groups.size(); ++g) first[g] = first[g - 1] + out.groups[g - 1].responses.size();
+  for (const auto& [g, k] : where) out.reward_index.push_back(first[g] + k);
+  return out;
 }
 
 }  // namespace rmkit::serve

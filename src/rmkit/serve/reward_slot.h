@@ -29,6 +29,17 @@ struct EncodedInput {
   bool truncated = false;
 };
 
+// Single-response inputs merged so that inputs whose (non-empty) prompt tokens are identical share
+// one group and their prompt runs once: a pair's chosen and rejected, /v1/compare's responses, n
+// samples of one prompt.
+struct GroupedInputs {
+  std::vector<eval::ScoreGroup> groups;
+  std::vector<size_t> reward_index;  // per input: its position in score_groups' reward order
+  std::vector<int64_t> tokens;       // per input
+  std::vector<bool> truncated;       // per input
+};
+GroupedInputs group_by_prompt(std::vector<EncodedInput> inputs);
+
 class RewardSlot {
  public:
   // Loads `path`; throws rmkit::Error subclasses when it is not a reward model (no score.* head).
@@ -55,16 +66,6 @@ class RewardSlot {
   // at the end).
   EncodedInput encode_text(const std::string& text, const std::string& field) const;
   EncodedInput encode_ids(const std::vector<int64_t>& ids, const std::string& field) const;
-  // One prompt, several responses: responses whose prompt tokens are identical share one group
-  // (normally all: the prompt then runs once).
-  struct Compare {
-    std::vector<eval::ScoreGroup> groups;
-    std::vector<size_t> reward_index;  // per reply: its position in the groups' reward order
-    std::vector<int64_t> tokens;
-    std::vector<bool> truncated;
-  };
-  Compare encode_compare(const text::Conversation& prompt, const std::vector<std::string>& replies,
-                         const std::string& field) const;
 
  private:
   EncodedInput finish_flat(std::vector<int32_t> ids, bool truncated, const std::string& field) const;
