@@ -35,6 +35,14 @@ inline std::string train_args(const std::string& data, const std::string& out) {
          " --progress off --save-every 1 --keep-checkpoints 0 --seed 5";
 }
 
+// The last non-empty line of a command's output (its one-line error).
+inline std::string last_line(const std::string& s) {
+  std::string t = s;
+  while (!t.empty() && t.back() == '\n') t.pop_back();
+  auto p = t.rfind('\n');
+  return p == std::string::npos ? t : t.substr(p + 1);
+}
+
 inline std::vector<nlohmann::json> read_jsonl(const std::string& path) {
   std::vector<nlohmann::json> v;
   for_each_line(path, [&](const std::string& line, size_t) {

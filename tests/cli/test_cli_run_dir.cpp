@@ -33,13 +33,6 @@ std::vector<std::string> dir_names(const std::string& dir) {
   return v;
 }
 
-std::string last_line(const std::string& s) {
-  std::string t = s;
-  while (!t.empty() && t.back() == '\n') t.pop_back();
-  auto p = t.rfind('\n');
-  return p == std::string::npos ? t : t.substr(p + 1);
-}
-
 struct RunDirFixture : ::testing::Test {
   std::string dir, data, out;
   void SetUp() override {

@@ -19,13 +19,6 @@ using testing::asset;
 using testing::run_rmkit;
 using testing::shell_quote;
 
-std::string last_line(const std::string& s) {
-  std::string t = s;
-  while (!t.empty() && t.back() == '\n') t.pop_back();
-  auto p = t.rfind('\n');
-  return p == std::string::npos ? t : t.substr(p + 1);
-}
-
 struct StrictFixture : ::testing::Test {
   std::string dir, data;
   void SetUp() override {
