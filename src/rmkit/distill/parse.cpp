@@ -1,0 +1,135 @@
+#include "rmkit/distill/parse.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+
+namespace rmkit::distill {
+namespace {
+
+// Numbers as a judge writes them: optional sign, digits, optional fraction ("7", "7.5", "-1").
+// A fraction-only form ".5" is read too. Returns the numbers in order of appearance.
+std::vector<double> numbers_in(const std::string& s, size_t limit) {
+  std::vector<double> out;
+  size_t i = 0;
+  while (i < s.size() && out.size() < limit) {
+    const bool digit = std::isdigit(static_cast<unsigned char>(s[i]));
+    const bool dot_digit = s[i] == '.' && i + 1 < s.size() && std::isdigit(static_cast<unsigned char>(s[i + 1]));
+    if (!digit && !dot_digit) {
+      ++i;
+      continue;
+    }
+    size_t start = i;
+    // a '-' directly before the number (not a hyphen inside a word like "1-10")
+    if (start > 0 && s[start - 1] == '-' && (start == 1 || !std::isalnum(static_cast<unsigned char>(s[start - 2]))))
+      --start;
+    size_t j = i;
+    while (j < s.size() && std::isdigit(static_cast<unsigned char>(s[j]))) ++j;
+    if (j < s.size() && s[j] == '.' && j + 1 < s.size() && std::isdigit(static_cast<unsigned char>(s[j + 1]))) {
+      ++j;
+      while (j < s.size() && std::isdigit(static_cast<unsigned char>(s[j]))) ++j;
+    }
+    out.push_back(std::strtod(s.substr(start, j - start).c_str(), nullptr));
+    i = j;
+  }
+  return out;
+}
+
+std::string trim(const std::string& s) {
+  size_t b = 0, e = s.size();
+  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
+  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
+  return s.substr(b, e - b);
+}
+
+std::vector<uint32_t> code_points(const std::string& s) {
+  std::vector<uint32_t> cps;
+  cps.reserve(s.size());
+  for (size_t i = 0; i < s.size();) {
+    const unsigned char c = s[i];
+    int len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    bool ok = len > 0 && i + len <= s.size();
+    for (int k = 1; ok && k < len; ++k) ok = (static_cast<unsigned char>(s[i + k]) & 0xC0) == 0x80;
+    if (!ok) {
+      cps.push_back(0x110000u + c);  // an invalid byte: its own unit, never equal to a code point
+      ++i;
+      continue;
+    }
+    uint32_t cp = len == 1 ? c : len == 2 ? (c & 0x1F) : len == 3 ? (c & 0x0F) : (c & 0x07);
+    for (int k = 1; k < len; ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
+    cps.push_back(cp);
+    i += len;
+  }
+  return cps;
+}
+
+}  // namespace
+
+std::optional<std::pair<double, double>> parse_two_scores(const std::string& reply, double lo, double hi) {
+  auto n = numbers_in(reply, 2);
+  if (n.size() < 2) return std::nullopt;
+  for (double v : n)
+    if (!(v >= lo && v <= hi)) return std::nullopt;
+  return std::make_pair(n[0], n[1]);
+}
+
+std::optional<double> parse_one_score(const std::string& reply, double lo, double hi) {
+  auto n = numbers_in(reply, 1);
+  if (n.empty() || !(n[0] >= lo && n[0] <= hi)) return std::nullopt;
+  return n[0];
+}
+
+std::optional<std::string> extract_modified_response(const std::string& reply) {
+  static const std::string start_tag = "<Start of Modified Response>";
+  static const std::string end_tags[] = {"<End of Modified Response>", "</End of Modified Response>"};
+  for (size_t s = reply.find(start_tag); s != std::string::npos; s = reply.find(start_tag, s + 1)) {
+    const size_t body = s + start_tag.size();
+    size_t best = std::string::npos;
+    for (const auto& t : end_tags) best = std::min(best, reply.find(t, body));
+    if (best != std::string::npos) return trim(reply.substr(body, best - body));
+  }
+  return std::nullopt;
+}
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+  const auto x = code_points(a), y = code_points(b);
+  if (x.empty()) return y.size();
+  if (y.empty()) return x.size();
+  std::vector<size_t> prev(y.size() + 1), cur(y.size() + 1);
+  for (size_t j = 0; j <= y.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= x.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= y.size(); ++j)
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (x[i - 1] == y[j - 1] ? 0 : 1)});
+    std::swap(prev, cur);
+  }
+  return prev[y.size()];
+}
+
+double normalized_edit_distance(const std::string& a, const std::string& b) {
+  const size_t la = code_points(a).size(), lb = code_points(b).size();
+  const size_t longest = std::max(la, lb);
+  return longest == 0 ? 0.0 : static_cast<double>(edit_distance(a, b)) / static_cast<double>(longest);
+}
+
+std::string question_text(const text::Conversation& prompt) {
+  if (prompt.size() == 1 && prompt[0].role == "user") return prompt[0].content;
+  std::string out;
+  for (const auto& m : prompt) {
+    std::string role = m.role;
+    if (!role.empty()) role[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(role[0])));
+    if (!out.empty()) out += "\n\n";
+    out += role + ": " + m.content;
+  }
+  return out;
+}
+
+std::string format_score(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", s);
+  return buf;
+}
+
+}  // namespace rmkit::distill
