@@ -20,7 +20,7 @@ ContextTransform ContextTransform::from_json(const nlohmann::json& j) {
   return t;
 }
 
-nlohmann::json ReplayRound::to_json() const {
+nlohmann::ordered_json ReplayRound::to_json() const {
   return {{"round", round}, {"arm", arm}, {"scores", scores}, {"reward", reward},
           {"normalized_reward", normalized_reward}};
 }

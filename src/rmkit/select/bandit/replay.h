@@ -40,8 +40,9 @@ struct ReplayRound {
   std::vector<double> scores;
   double reward = 0;             // the chosen arm's raw reward
   double normalized_reward = 0;  // what the bandit learnt from (= reward with raw rewards)
-  // {"round", "arm", "scores", "reward", "normalized_reward"}; non-finite scores print as null
-  nlohmann::json to_json() const;
+  // {"round", "arm", "scores", "reward", "normalized_reward"} in this order; non-finite scores print
+  // as null
+  nlohmann::ordered_json to_json() const;
 };
 
 // Each line of `path` as a JSON array of numbers: FormatError "path:line: ..." on anything else, or
