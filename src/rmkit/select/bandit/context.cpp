@@ -8,6 +8,13 @@
 
 namespace rmkit::select {
 
+double dot(const double* x, const double* y, size_t n) {
+  double s = 0;
+#pragma omp simd reduction(+ : s)
+  for (size_t j = 0; j < n; ++j) s += x[j] * y[j];
+  return s;
+}
+
 Context l2_normalize(Context x) {
   double ss = 0;
   for (double v : x) ss += v * v;
@@ -46,10 +53,7 @@ Context RandomProjection::apply(const Context& x) const {
                      std::to_string(in_dim_));
   Context y(out_dim_, 0.0);
   for (size_t i = 0; i < out_dim_; ++i) {
-    const double* row = p_.data() + i * in_dim_;
-    double s = 0;
-    for (size_t j = 0; j < in_dim_; ++j) s += row[j] * x[j];
-    y[i] = s;
+    y[i] = dot(p_.data() + i * in_dim_, x.data(), in_dim_);
   }
   return y;
 }

@@ -9,6 +9,10 @@ namespace rmkit::select {
 
 using Context = std::vector<double>;
 
+// sum_i x[i] y[i], vectorised (`omp simd` reduction: the library is compiled with -fopenmp-simd,
+// which needs no OpenMP runtime); the inner loop of LinUCB, Thompson and the projection.
+double dot(const double* x, const double* y, size_t n);
+
 // x / ||x||_2; a zero vector is returned unchanged.
 Context l2_normalize(Context x);
 

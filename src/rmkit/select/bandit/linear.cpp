@@ -7,20 +7,6 @@
 
 namespace rmkit::select {
 
-double dot(const double* x, const double* y, size_t n) {
-  // four independent sums: the loop is bound by memory, not by one chain of dependent adds
-  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-  size_t j = 0;
-  for (; j + 4 <= n; j += 4) {
-    s0 += x[j] * y[j];
-    s1 += x[j + 1] * y[j + 1];
-    s2 += x[j + 2] * y[j + 2];
-    s3 += x[j + 3] * y[j + 3];
-  }
-  for (; j < n; ++j) s0 += x[j] * y[j];
-  return (s0 + s1) + (s2 + s3);
-}
-
 RidgeArms::RidgeArms(size_t arms, size_t dim, double lambda)
     : arms_(arms), dim_(dim), a_inv_(arms * dim * dim, 0.0), b_(arms * dim, 0.0) {
   if (dim == 0) throw ConfigError("bandit: contextual bandits need a context dimension >= 1");

@@ -30,8 +30,6 @@ class RidgeArms {
   std::vector<double> a_inv_, b_;
 };
 
-double dot(const double* x, const double* y, size_t n);
-
 // argmax_k c.theta_k + alpha sqrt(c^T A_k^{-1} c), theta_k = A_k^{-1} b_k (Li et al. 2010, disjoint
 // model); scores = the UCB values. update(j, c, r): A_j += c c^T, b_j += r c.
 class LinUcb : public Bandit {
