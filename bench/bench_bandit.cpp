@@ -1,0 +1,153 @@
+// LinUCB decision + update cost (issue #15's target: <= 1 ms per round at d = 4096, K = 8).
+//   bench_bandit [--dim 4096] [--arms 8] [--project-dim 256] [--rounds 20] [--seed 1]
+// Times select(c) + update(arm, c, r) on random unit contexts with the full dimension, then with the
+// mitigation — a seeded random projection to --project-dim dimensions (projection time included and
+// also shown alone) — and linear Thompson sampling at the projected dimension. Each figure is the
+// median over --rounds rounds after 3 warm-up rounds, by wall clock and by the thread's CPU time (the
+// machine may be shared). At full d the A^{-1} matrices are K d^2 float64 = 1 GiB for d = 4096,
+// K = 8: every decision reads all of them (K matrix-vector products) and the update reads and writes
+// one, so the round is memory-bound; the bandwidth this implies is printed. Last line: one JSON
+// object with every figure.
+#include <time.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "rmkit/select/bandit/bandit.h"
+#include "rmkit/select/bandit/context.h"
+
+namespace {
+
+using rmkit::select::Context;
+
+double thread_cpu_s() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+struct Timing {
+  double wall_ms, cpu_ms;
+};
+
+Context random_unit(std::mt19937_64& gen, size_t d) {
+  std::normal_distribution<double> g(0.0, 1.0);
+  Context c(d);
+  for (double& x : c) x = g(gen);
+  return rmkit::select::l2_normalize(c);
+}
+
+// Median time of `fn()` over `rounds` calls after 3 warm-up calls.
+template <class F>
+Timing time_rounds(size_t rounds, F&& fn) {
+  for (int i = 0; i < 3; ++i) fn();
+  std::vector<double> wall, cpu;
+  for (size_t i = 0; i < rounds; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const double c0 = thread_cpu_s();
+    fn();
+    cpu.push_back(1e3 * (thread_cpu_s() - c0));
+    wall.push_back(1e3 * std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  return {median(wall), median(cpu)};
+}
+
+long arg(int argc, char** argv, const std::string& name, long def) {
+  for (int i = 1; i + 1 < argc; ++i)
+    if (argv[i] == "--" + name) return std::atol(argv[i + 1]);
+  return def;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const size_t d = static_cast<size_t>(arg(argc, argv, "dim", 4096));
+  const size_t k = static_cast<size_t>(arg(argc, argv, "arms", 8));
+  const size_t dp = static_cast<size_t>(arg(argc, argv, "project-dim", 256));
+  const size_t rounds = static_cast<size_t>(arg(argc, argv, "rounds", 20));
+  const uint64_t seed = static_cast<uint64_t>(arg(argc, argv, "seed", 1));
+  std::mt19937_64 gen(seed);
+  std::uniform_real_distribution<double> unif(0.0, 1.0);
+
+  rmkit::select::BanditParams p;
+  p.arms = k;
+  p.dim = d;
+  nlohmann::json out = {{"dim", d}, {"arms", k}, {"project_dim", dp}, {"rounds", rounds}};
+
+  {
+    auto lin = rmkit::select::make_bandit("linucb", p);
+    const double gib = static_cast<double>(k * d * d * sizeof(double)) / (1 << 30);
+    std::cout << "linucb d=" << d << " K=" << k << ": A^-1 matrices " << gib << " GiB\n";
+    Timing sel{}, upd{};
+    std::vector<double> s_wall, u_wall, s_cpu, u_cpu;
+    const Timing full = time_rounds(rounds, [&] {
+      const Context c = random_unit(gen, d);
+      auto t0 = std::chrono::steady_clock::now();
+      double c0 = thread_cpu_s();
+      const size_t arm = lin->select(c);
+      auto t1 = std::chrono::steady_clock::now();
+      double c1 = thread_cpu_s();
+      lin->update(arm, c, unif(gen));
+      s_wall.push_back(1e3 * std::chrono::duration<double>(t1 - t0).count());
+      u_wall.push_back(1e3 * std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count());
+      s_cpu.push_back(1e3 * (c1 - c0));
+      u_cpu.push_back(1e3 * (thread_cpu_s() - c1));
+    });
+    sel = {median(s_wall), median(s_cpu)};
+    upd = {median(u_wall), median(u_cpu)};
+    // bytes per round: K matrices read by select, one read + written by update
+    const double bytes = static_cast<double>((k + 2) * d * d * sizeof(double));
+    const double gbs = bytes / (full.wall_ms * 1e-3) / 1e9;
+    std::printf("  decision+update: %.2f ms wall, %.2f ms CPU (select %.2f ms, update %.2f ms); %.1f GB/s implied; "
+                "%.0fx the 1 ms target\n",
+                full.wall_ms, full.cpu_ms, sel.wall_ms, upd.wall_ms, gbs, full.wall_ms / 1.0);
+    out["full"] = {{"wall_ms", full.wall_ms}, {"cpu_ms", full.cpu_ms}, {"select_ms", sel.wall_ms},
+                   {"update_ms", upd.wall_ms}, {"implied_gb_per_s", gbs}, {"a_inv_gib", gib}};
+  }
+
+  {
+    const rmkit::select::RandomProjection proj(seed, d, dp);
+    p.dim = dp;
+    auto lin = rmkit::select::make_bandit("linucb", p);
+    p.v = 0.1;
+    auto ts = rmkit::select::make_bandit("thompson", p);
+    std::vector<Context> raw;
+    for (int i = 0; i < 8; ++i) raw.push_back(random_unit(gen, d));
+    size_t i = 0;
+    const Timing projection = time_rounds(rounds, [&] { (void)proj.apply(raw[i++ % raw.size()]); });
+    const Timing lin_round = time_rounds(rounds, [&] {
+      const Context c = rmkit::select::l2_normalize(proj.apply(raw[i++ % raw.size()]));
+      const size_t arm = lin->select(c);
+      lin->update(arm, c, unif(gen));
+    });
+    const Timing ts_round = time_rounds(rounds, [&] {
+      const Context c = rmkit::select::l2_normalize(proj.apply(raw[i++ % raw.size()]));
+      const size_t arm = ts->select(c);
+      ts->update(arm, c, unif(gen));
+    });
+    std::printf("linucb after projection %zu -> %zu: %.3f ms wall, %.3f ms CPU per decision+update "
+                "(projection alone %.3f ms); thompson %.3f ms wall\n",
+                d, dp, lin_round.wall_ms, lin_round.cpu_ms, projection.wall_ms, ts_round.wall_ms);
+    out["projected"] = {{"linucb_wall_ms", lin_round.wall_ms}, {"linucb_cpu_ms", lin_round.cpu_ms},
+                        {"projection_ms", projection.wall_ms}, {"thompson_wall_ms", ts_round.wall_ms}};
+    const double full_ms = out["full"]["wall_ms"].get<double>();
+    std::printf("speed-up of the projection: %.0fx; within the 1 ms target: %s\n", full_ms / lin_round.wall_ms,
+                lin_round.wall_ms <= 1.0 ? "yes" : "no");
+    out["projected"]["speedup"] = full_ms / lin_round.wall_ms;
+  }
+  std::cout << out.dump() << "\n";
+  return 0;
+}
