@@ -17,6 +17,20 @@ namespace rmkit::model {
 
 using TensorMap = std::map<std::string, torch::Tensor>;
 
+struct LoraAdapter;  // lora_layer.h
+
+// A linear projection of a model family that LoRA may adapt (lora.h). The family lists them in
+// projections(); its forward reads *slot and adds the adapter's output when one is attached.
+struct ProjectionRef {
+  std::string name;                      // module name: "model.layers.0.self_attn.q_proj"
+  std::string suffix;                    // PEFT target_modules entry: "q_proj", "attn.c_attn"
+  std::vector<std::string> short_names;  // --lora targets it answers to: {"q"}; GPT-2 c_attn {"q","k","v"}
+  torch::nn::Module* module = nullptr;   // where lora_A / lora_B are registered (PEFT's names)
+  torch::Tensor weight;                  // [out, in]; [in, out] when fan_in_fan_out (GPT-2 Conv1D)
+  bool fan_in_fan_out = false;
+  std::shared_ptr<LoraAdapter>* slot = nullptr;  // null adapter = the plain projection
+};
+
 // Per-layer key/value cache for incremental decoding. k[i], v[i]: [B, n_kv_heads, T_cached, head_dim].
 struct KVCache {
   std::vector<torch::Tensor> k, v;
@@ -96,6 +110,9 @@ class CausalLMImpl : public torch::nn::Module {
   virtual torch::Tensor embedding_weight() = 0;
 
   const ModelConfig& config() const { return cfg_; }
+
+  // Every projection LoRA may adapt, in module order (lora.h). Empty for families without support.
+  virtual std::vector<ProjectionRef> projections() { return {}; }
 
   // Activation (gradient) checkpointing: when on, a training forward (grad mode on, no KV cache)
   // keeps only each decoder block's input and recomputes the block in backward

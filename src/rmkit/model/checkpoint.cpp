@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 
 #include <nlohmann/json.hpp>
 
@@ -66,6 +67,9 @@ void write_checkpoint_files(const std::string& dir, const ModelConfig& cfg, Caus
   TensorMap tensors;
   for (const auto& item : model.named_parameters(/*recurse=*/true)) {
     if (c.tie_word_embeddings && item.key() == "lm_head.weight") continue;
+    if (item.key().find(".lora_A.") != std::string::npos || item.key().find(".lora_B.") != std::string::npos)
+      throw ConfigError(dir + ": the model has LoRA adapters attached (" + item.key() +
+                        "): merge_lora them into the weights or save them with save_lora (lora.h)");
     tensors[item.key()] = item.value();
   }
   for (const auto& item : model.named_buffers(/*recurse=*/true))
@@ -128,9 +132,8 @@ LoadedModel load_pretrained(const std::string& path, const std::string& tokenize
   return out;
 }
 
-void save_pretrained(const std::string& dir, const ModelConfig& cfg, CausalLMImpl& model,
-                     const text::Tokenizer* tokenizer, const TensorMap& extra, const std::string& dtype) {
-  if (dir.empty()) throw UsageError("save_pretrained: empty output directory");
+void write_dir_atomic(const std::string& dir, const std::function<void(const std::string& tmp)>& write) {
+  if (dir.empty()) throw UsageError("write_dir_atomic: empty output directory");
   std::string target = dir;
   while (target.size() > 1 && target.back() == '/') target.pop_back();
   if (path_exists(target) && !is_directory(target))
@@ -143,7 +146,7 @@ void save_pretrained(const std::string& dir, const ModelConfig& cfg, CausalLMImp
   if (!parent.empty()) make_dirs(parent);
   make_dirs(tmp);
   try {
-    write_checkpoint_files(tmp, cfg, model, tokenizer, extra, dtype);
+    write(tmp);
   } catch (...) {
     fs::remove_all(tmp, ec);  // the previous checkpoint (if any) is untouched
     throw;
@@ -166,6 +169,11 @@ void save_pretrained(const std::string& dir, const ModelConfig& cfg, CausalLMImp
     throw IoError(target + ": cannot rename " + tmp + " into place: " + std::strerror(err));
   }
   if (!old.empty()) fs::remove_all(old, ec);
+}
+
+void save_pretrained(const std::string& dir, const ModelConfig& cfg, CausalLMImpl& model,
+                     const text::Tokenizer* tokenizer, const TensorMap& extra, const std::string& dtype) {
+  write_dir_atomic(dir, [&](const std::string& tmp) { write_checkpoint_files(tmp, cfg, model, tokenizer, extra, dtype); });
 }
 
 }  // namespace rmkit::model

@@ -1,6 +1,7 @@
 // Checkpoint IO: HF directories (config.json + safetensors, single or sharded), llama2.c .bin, and
 // writing HF-layout directories. All loads validate every tensor and report every problem at once.
 #pragma once
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -42,5 +43,10 @@ torch::Tensor permute_rope_to_half_split(const torch::Tensor& w, int64_t n_heads
 void save_pretrained(const std::string& dir, const ModelConfig& cfg, CausalLMImpl& model,
                      const text::Tokenizer* tokenizer, const TensorMap& extra = {},
                      const std::string& dtype = "float32");
+
+// Writes a directory atomically: write(tmp) fills a fresh temp directory beside `dir`, which is
+// then renamed over `dir` (a previous `dir` is moved aside first and deleted after). If write
+// throws, the temp directory is removed and any previous `dir` is untouched.
+void write_dir_atomic(const std::string& dir, const std::function<void(const std::string& tmp)>& write);
 
 }  // namespace rmkit::model

@@ -18,10 +18,11 @@ GPT2AttentionImpl::GPT2AttentionImpl(const ModelConfig& cfg) : n_heads_(cfg.num_
 
 torch::Tensor GPT2AttentionImpl::forward(const torch::Tensor& x, const AttentionContext& ctx, int64_t layer) {
   const int64_t B = x.size(0), T = x.size(1);
-  auto qkv = c_attn(x).split(n_heads_ * head_dim_, -1);  // 3 x [B, T, C]
+  const bool tr = is_training();
+  auto qkv = with_lora(c_attn(x), c_attn_lora, x, tr).split(n_heads_ * head_dim_, -1);  // 3 x [B, T, C]
   auto heads = [&](const torch::Tensor& t) { return t.view({B, T, n_heads_, head_dim_}).transpose(1, 2); };
   auto y = attend(heads(qkv[0]), heads(qkv[1]), heads(qkv[2]), ctx, layer);  // [B, T, C]
-  return c_proj(y);
+  return with_lora(c_proj(y), c_proj_lora, y, tr);  // [B, T, C]
 }
 
 GPT2MLPImpl::GPT2MLPImpl(const ModelConfig& cfg) : act_(cfg.hidden_act) {
@@ -29,7 +30,12 @@ GPT2MLPImpl::GPT2MLPImpl(const ModelConfig& cfg) : act_(cfg.hidden_act) {
   c_proj = register_module("c_proj", Conv1D(cfg.intermediate_size, cfg.hidden_size));
 }
 
-torch::Tensor GPT2MLPImpl::forward(const torch::Tensor& x) { return c_proj(activation(c_fc(x), act_)); }
+torch::Tensor GPT2MLPImpl::forward(const torch::Tensor& x) {
+  if (!c_fc_lora && !c_proj_lora) return c_proj(activation(c_fc(x), act_));
+  const bool tr = is_training();
+  auto h = activation(with_lora(c_fc(x), c_fc_lora, x, tr), act_);  // [B, T, I]
+  return with_lora(c_proj(h), c_proj_lora, h, tr);                  // [B, T, C]
+}
 
 GPT2BlockImpl::GPT2BlockImpl(const ModelConfig& cfg) {
   ln_1 = register_module("ln_1", layer_norm(cfg));
@@ -77,6 +83,23 @@ torch::Tensor GPT2LMHeadModel::forward_hidden(const ForwardInput& in) {
       x = block->forward(x, ctx, li);  // [B, T, C]
   }
   return transformer->ln_f(x);
+}
+
+std::vector<ProjectionRef> GPT2LMHeadModel::projections() {
+  std::vector<ProjectionRef> out;
+  auto add = [&](const std::string& block, const std::string& suffix, std::vector<std::string> short_names,
+                 Conv1D& l, std::shared_ptr<LoraAdapter>& slot) {
+    out.push_back({block + suffix, suffix, std::move(short_names), l.get(), l->weight, true, &slot});
+  };
+  for (size_t i = 0; i < transformer->h->size(); ++i) {
+    auto block = transformer->h->ptr<GPT2BlockImpl>(i);
+    const std::string p = "transformer.h." + std::to_string(i) + ".";
+    add(p, "attn.c_attn", {"q", "k", "v"}, block->attn->c_attn, block->attn->c_attn_lora);
+    add(p, "attn.c_proj", {"o"}, block->attn->c_proj, block->attn->c_proj_lora);
+    add(p, "mlp.c_fc", {"up"}, block->mlp->c_fc, block->mlp->c_fc_lora);
+    add(p, "mlp.c_proj", {"down"}, block->mlp->c_proj, block->mlp->c_proj_lora);
+  }
+  return out;
 }
 
 torch::Tensor GPT2LMHeadModel::lm_logits(const torch::Tensor& hidden) {

@@ -4,6 +4,7 @@
 //   mlp.c_fc, mlp.c_proj}, transformer.ln_f.
 #pragma once
 #include "rmkit/model/blocks.h"
+#include "rmkit/model/lora_layer.h"
 
 namespace rmkit::model {
 
@@ -12,6 +13,7 @@ class GPT2AttentionImpl : public torch::nn::Module {
   explicit GPT2AttentionImpl(const ModelConfig& cfg);
   torch::Tensor forward(const torch::Tensor& x, const AttentionContext& ctx, int64_t layer);  // [B,T,C]
   Conv1D c_attn{nullptr}, c_proj{nullptr};
+  std::shared_ptr<LoraAdapter> c_attn_lora, c_proj_lora;  // lora.h; null = none
 
  private:
   int64_t n_heads_, head_dim_;
@@ -23,6 +25,7 @@ class GPT2MLPImpl : public torch::nn::Module {
   explicit GPT2MLPImpl(const ModelConfig& cfg);
   torch::Tensor forward(const torch::Tensor& x);
   Conv1D c_fc{nullptr}, c_proj{nullptr};
+  std::shared_ptr<LoraAdapter> c_fc_lora, c_proj_lora;  // lora.h; null = none
 
  private:
   std::string act_;
@@ -55,6 +58,8 @@ class GPT2LMHeadModel : public CausalLMImpl {
   torch::Tensor forward_hidden(const ForwardInput& in) override;
   torch::Tensor lm_logits(const torch::Tensor& hidden) override;  // tied to wte
   torch::Tensor embedding_weight() override { return transformer->wte->weight; }
+  // attn.c_attn (targets q, k, v: the fused qkv), attn.c_proj (o), mlp.c_fc (up), mlp.c_proj (down)
+  std::vector<ProjectionRef> projections() override;
 
   GPT2Backbone transformer{nullptr};
 };

@@ -29,9 +29,10 @@ LlamaAttentionImpl::LlamaAttentionImpl(const ModelConfig& cfg)
 
 torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const AttentionContext& ctx, int64_t layer) {
   const int64_t B = x.size(0), T = x.size(1);
-  auto q = q_proj(x).view({B, T, n_heads_, head_dim_});     // [B, T, H, D]
-  auto k = k_proj(x).view({B, T, n_kv_heads_, head_dim_});  // [B, T, Hkv, D]
-  auto v = v_proj(x).view({B, T, n_kv_heads_, head_dim_});
+  const bool tr = is_training();
+  auto q = with_lora(q_proj(x), q_lora, x, tr).view({B, T, n_heads_, head_dim_});     // [B, T, H, D]
+  auto k = with_lora(k_proj(x), k_lora, x, tr).view({B, T, n_kv_heads_, head_dim_});  // [B, T, Hkv, D]
+  auto v = with_lora(v_proj(x), v_lora, x, tr).view({B, T, n_kv_heads_, head_dim_});
   if (q_norm) {  // Qwen3: RMSNorm over head_dim, before RoPE
     q = q_norm(q);
     k = k_norm(k);
@@ -39,7 +40,7 @@ torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const Attentio
   q = rope_bthd(q, ctx.cos, ctx.sin, interleaved_).transpose(1, 2);  // [B, H, T, D]
   k = rope_bthd(k, ctx.cos, ctx.sin, interleaved_).transpose(1, 2);  // [B, Hkv, T, D]
   auto y = attend(q, k, v.transpose(1, 2), ctx, layer);              // [B, T, H*D]
-  return o_proj(y);
+  return with_lora(o_proj(y), o_lora, y, tr);  // [B, T, C]
 }
 
 LlamaMLPImpl::LlamaMLPImpl(const ModelConfig& cfg) : act_(cfg.hidden_act) {
@@ -49,7 +50,10 @@ LlamaMLPImpl::LlamaMLPImpl(const ModelConfig& cfg) : act_(cfg.hidden_act) {
 }
 
 torch::Tensor LlamaMLPImpl::forward(const torch::Tensor& x) {
-  return down_proj(activation(gate_proj(x), act_) * up_proj(x));  // [B, T, I] -> [B, T, C]
+  if (!gate_lora && !up_lora && !down_lora) return down_proj(activation(gate_proj(x), act_) * up_proj(x));
+  const bool tr = is_training();
+  auto h = activation(with_lora(gate_proj(x), gate_lora, x, tr), act_) * with_lora(up_proj(x), up_lora, x, tr);  // [B, T, I]
+  return with_lora(down_proj(h), down_lora, h, tr);  // [B, T, C]
 }
 
 LlamaDecoderLayerImpl::LlamaDecoderLayerImpl(const ModelConfig& cfg) {
@@ -96,6 +100,29 @@ torch::Tensor LlamaForCausalLM::forward_hidden(const ForwardInput& in) {
       x = layer->forward(x, ctx, li);  // [B, T, C]
   }
   return model->norm(x);
+}
+
+std::vector<ProjectionRef> LlamaForCausalLM::projections() {
+  std::vector<ProjectionRef> out;
+  auto add = [&](const std::string& layer, const char* path, const char* short_name, torch::nn::Linear& l,
+                 std::shared_ptr<LoraAdapter>& slot) {
+    const std::string name = std::string(path) + "_proj";
+    out.push_back({layer + name, name.substr(name.find('.') + 1), {short_name}, l.get(), l->weight, false, &slot});
+  };
+  for (size_t i = 0; i < model->layers->size(); ++i) {
+    auto layer = model->layers->ptr<LlamaDecoderLayerImpl>(i);
+    const std::string p = "model.layers." + std::to_string(i) + ".";
+    auto& a = *layer->self_attn;
+    auto& m = *layer->mlp;
+    add(p, "self_attn.q", "q", a.q_proj, a.q_lora);
+    add(p, "self_attn.k", "k", a.k_proj, a.k_lora);
+    add(p, "self_attn.v", "v", a.v_proj, a.v_lora);
+    add(p, "self_attn.o", "o", a.o_proj, a.o_lora);
+    add(p, "mlp.gate", "gate", m.gate_proj, m.gate_lora);
+    add(p, "mlp.up", "up", m.up_proj, m.up_lora);
+    add(p, "mlp.down", "down", m.down_proj, m.down_lora);
+  }
+  return out;
 }
 
 torch::Tensor LlamaForCausalLM::lm_logits(const torch::Tensor& hidden) {

@@ -6,6 +6,7 @@
 // (a sequence-classification backbone, as HF's *ForSequenceClassification has no lm_head).
 #pragma once
 #include "rmkit/model/blocks.h"
+#include "rmkit/model/lora_layer.h"
 
 namespace rmkit::model {
 
@@ -17,6 +18,7 @@ class LlamaAttentionImpl : public torch::nn::Module {
 
   torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
   RMSNorm q_norm{nullptr}, k_norm{nullptr};  // Qwen3 only
+  std::shared_ptr<LoraAdapter> q_lora, k_lora, v_lora, o_lora;  // lora.h; null = none
 
  private:
   int64_t n_heads_, n_kv_heads_, head_dim_;
@@ -29,6 +31,7 @@ class LlamaMLPImpl : public torch::nn::Module {
   explicit LlamaMLPImpl(const ModelConfig& cfg);
   torch::Tensor forward(const torch::Tensor& x);  // down(act(gate(x)) * up(x))
   torch::nn::Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+  std::shared_ptr<LoraAdapter> gate_lora, up_lora, down_lora;  // lora.h; null = none
 
  private:
   std::string act_;
@@ -61,6 +64,7 @@ class LlamaForCausalLM : public CausalLMImpl {
   torch::Tensor forward_hidden(const ForwardInput& in) override;
   torch::Tensor lm_logits(const torch::Tensor& hidden) override;
   torch::Tensor embedding_weight() override { return model->embed_tokens->weight; }
+  std::vector<ProjectionRef> projections() override;  // q, k, v, o, gate, up, down per layer
 
   LlamaBackbone model{nullptr};
   torch::nn::Linear lm_head{nullptr};  // null when tied or num_labels > 0
