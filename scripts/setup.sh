@@ -11,7 +11,7 @@ PKGS=(
   build-essential cmake ninja-build pkg-config
   libtorch-dev libgloo-dev
   libopenblas0-openmp libtcmalloc-minimal4 libgoogle-perftools-dev libdnnl-dev
-  nlohmann-json3-dev libpcre2-dev libutf8proc-dev libcpp-httplib-dev libssl-dev libsqlite3-dev
+  nlohmann-json3-dev libpcre2-dev libutf8proc-dev libcpp-httplib-dev libssl-dev openssl libsqlite3-dev
   libgtest-dev libgmock-dev
   sentencepiece python3-torch python3-numpy curl
 )

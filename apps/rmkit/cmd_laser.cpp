@@ -168,7 +168,7 @@ std::vector<OptionSpec> train_options() {
 std::vector<OptionSpec> bon_options() {
   auto v = shared_options();
   for (auto& s : v)
-    if (s.name == "bandit") s.help += " (with --bandit-state: that state's algorithm)";
+    if (s.name == "bandit") s.help += " (ignored with --bandit-state: the state's strategy is used)";
   std::vector<OptionSpec> more = {
       {"output", OptKind::String, "", "JSONL: prompt, chosen RM, every response with its score, the best", true},
       {"n", OptKind::Int, "16", "samples per prompt", false, false, "[1,256]"},

@@ -38,9 +38,18 @@ LaserBonResult laser_bon(const LaserBonConfig& cfg) {
   const PromptEncoder enc(pol.config, *tok, cfg.chat_template);
   std::vector<std::string> names;
   auto arms = load_arms(cfg.rms, cfg.arm_options, &names);
-  ArmPolicy chooser(cfg.arm, names, static_cast<size_t>(pol.config.hidden_size));
+  // a learned state brings its own strategy (the --bandit given is for a fresh start)
+  ArmPolicyConfig acfg = cfg.arm;
+  json state;
   if (!cfg.bandit_state.empty()) {
-    chooser.load(json::parse(read_file(cfg.bandit_state)));
+    state = json::parse(read_file(cfg.bandit_state), nullptr, false);
+    if (!state.is_object() || !state.contains("strategy") || !state["strategy"].is_string())
+      throw FormatError("--bandit-state " + cfg.bandit_state + ": not a laser bandit state (expected {\"strategy\", ...})");
+    acfg.strategy = state["strategy"].get<std::string>();
+  }
+  ArmPolicy chooser(acfg, names, static_cast<size_t>(pol.config.hidden_size));
+  if (!cfg.bandit_state.empty()) {
+    chooser.load(state);
     if (cfg.feedback.empty()) chooser.set_greedy();
   }
   const std::vector<uint64_t> counts_before = chooser.counts();
@@ -76,7 +85,7 @@ LaserBonResult laser_bon(const LaserBonConfig& cfg) {
       sp.max_tokens = cfg.max_new_tokens;
       sp.temperature = cfg.temperature;
       sp.top_p = cfg.top_p;
-      sp.seed = cfg.seed + static_cast<uint64_t>(i) * static_cast<uint64_t>(cfg.n);
+      sp.seed = sampling_seed_base(cfg.seed) + static_cast<uint64_t>(i) * static_cast<uint64_t>(cfg.n);
       params.push_back(sp);
     }
     const auto outs = engine.generate_many(gen, params);

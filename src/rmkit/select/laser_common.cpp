@@ -52,6 +52,13 @@ std::vector<std::unique_ptr<RewardArm>> load_arms(const std::vector<ArmSpec>& sp
   return arms;
 }
 
+uint64_t sampling_seed_base(uint64_t seed) {
+  uint64_t z = seed + 0x9E3779B97F4A7C15ULL;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
 std::vector<size_t> shuffled_indices(size_t n, uint64_t seed, uint64_t iteration) {
   std::vector<size_t> v(n);
   for (size_t i = 0; i < n; ++i) v[i] = i;

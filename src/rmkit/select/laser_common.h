@@ -31,6 +31,11 @@ class PromptEncoder {
 std::vector<std::unique_ptr<RewardArm>> load_arms(const std::vector<ArmSpec>& specs, const ArmOptions& opts,
                                                   std::vector<std::string>* names);
 
+// The base of a run's sampling seeds: SplitMix64's finaliser of `seed`, so that runs with seeds 1
+// and 2 draw unrelated samples (sample i of request r uses base + r * n + i; a plain seed + r * n + i
+// would shift one run's samples onto the other's).
+uint64_t sampling_seed_base(uint64_t seed);
+
 // 0..n-1 in a seeded order (Fisher-Yates on mt19937_64 draws of seed and iteration).
 std::vector<size_t> shuffled_indices(size_t n, uint64_t seed, uint64_t iteration);
 // [B, H] float64 -> B vectors, and their mean.

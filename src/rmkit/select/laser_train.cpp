@@ -65,6 +65,7 @@ LaserTrainResult laser_train(const LaserTrainConfig& cfg) {
   model::CausalLMPtr policy = pol.model, reference = ref.model;
   for (auto& p : reference->parameters()) p.set_requires_grad(false);
   reference->eval();
+  policy->eval();  // sampling and contexts in eval mode; train mode only inside the DPO step
   const PromptEncoder enc(pol.config, *tok, cfg.chat_template);
   std::vector<std::vector<int32_t>> ids;
   for (const auto& p : prompts) ids.push_back(enc.encode(p.prompt));
@@ -155,7 +156,7 @@ LaserTrainResult laser_train(const LaserTrainConfig& cfg) {
         sp.max_tokens = cfg.max_new_tokens;
         sp.temperature = cfg.temperature;
         sp.top_p = cfg.top_p;
-        sp.seed = cfg.seed + static_cast<uint64_t>((step * cfg.batch_size + static_cast<int64_t>(b)) * cfg.n);
+        sp.seed = sampling_seed_base(cfg.seed) + static_cast<uint64_t>((step * cfg.batch_size + static_cast<int64_t>(b)) * cfg.n);
         params.push_back(sp);
       }
       const auto outs = engine.generate_many(gen_prompts, params);
