@@ -40,6 +40,10 @@ BON_N=${BON_N:-8}
 RM_STEPS=${RM_STEPS:-150}
 RUN_TIMEOUT=${RUN_TIMEOUT:-300}
 STAGE=${STAGE:-all}
+# The policy is a story model, not a chat model: the custom template "{content}" renders a prompt as
+# its raw text (BOS + text, no generation marker) and a response as raw text appended to it, exactly
+# what `rmkit generate` does with a string prompt, for the policy and for the RMs alike.
+TEMPLATE=${TEMPLATE:-"{content}"}
 METHODS=${METHODS:-"linucb:batch linucb:instance random fixed:A fixed:B fixed:bad ensemble-mean ensemble-agreement sequential"}
 echo "work dir: $W"
 now() { date +%s.%N; }
@@ -66,7 +70,7 @@ declare -A RMVAL=( [A]=happy [B]=ball [bad]=bad )
 for rm in A B bad; do
   if [ ! -s "$W/rm/$rm/model.safetensors" ]; then
     t0=$(now)
-    timeout 900 "$RMKIT" train --model "$MODEL" --tokenizer "$TOK" --chat-template plain \
+    timeout 900 "$RMKIT" train --model "$MODEL" --tokenizer "$TOK" --chat-template "$TEMPLATE" \
       --data "$W/pairs_train/${RMDATA[$rm]}.jsonl" --val-data "$W/pairs_held/${RMVAL[$rm]}.jsonl" \
       --loss bt --lr 3e-3 --batch-size 16 --max-length 128 --warmup-ratio 0.05 --max-steps "$RM_STEPS" \
       --seed 1 --threads "$THREADS" --progress off --output "$W/rm/$rm" --overwrite >"$W/rm_$rm.log" 2>&1
@@ -77,7 +81,7 @@ done
 if [ ! -s "$W/rm_accuracy.jsonl" ]; then
   for rm in A B bad; do
     for d in happy ball; do
-      timeout 300 "$RMKIT" score --model "$W/rm/$rm" --tokenizer "$TOK" --chat-template plain \
+      timeout 300 "$RMKIT" score --model "$W/rm/$rm" --tokenizer "$TOK" --chat-template "$TEMPLATE" \
         --data "$W/pairs_held/$d.jsonl" --threads "$THREADS" --output "$W/score_${rm}_$d.jsonl" >/dev/null 2>&1
       acc=$($PY accuracy "$W/score_${rm}_$d.jsonl")
       echo "{\"rm\": \"$rm\", \"domain\": \"$d\", \"acc\": $acc}" >>"$W/rm_accuracy.jsonl"
@@ -129,7 +133,7 @@ for m in $METHODS; do
     t0=$(now)
     if ! timeout "$RUN_TIMEOUT" "$RMKIT" laser train --policy "$MODEL" --tokenizer "$TOK" "${POOL[@]}" \
         --prompts "$W/train.jsonl" --output "$out" "${flags[@]}" --iterations "$ITERATIONS" --batch-size "$BATCH" \
-        --n "$NSAMP" --temperature 0.8 --max-new-tokens "$MAXNEW" --lr "$LR" --seed "$s" --chat-template plain \
+        --n "$NSAMP" --temperature 0.8 --max-new-tokens "$MAXNEW" --lr "$LR" --seed "$s" --chat-template "$TEMPLATE" \
         --threads "$THREADS" >"$out.log" 2>&1; then
       echo "laser train $m seed $s failed (see $out.log):" >&2; tail -5 "$out.log" >&2; exit 1
     fi
@@ -144,18 +148,17 @@ done
 # ---- 5. best-of-n with `laser bon` on held-out prompts ---------------------------------------
 BON_STATE_METHOD=${BON_STATE_METHOD:-linucb_instance}
 for s in $SEEDS; do
-  for sel in laser A B bad random; do
+  for sel in laser fixed:A fixed:B fixed:bad random ensemble-mean; do
     if grep -q "\"kind\": \"bon\", \"method\": \"$sel\", \"seed\": $s," "$RESULTS" 2>/dev/null; then continue; fi
     case $sel in
-      laser) bflags=("${POOL[@]}" --bandit-state "$W/runs/${BON_STATE_METHOD}_s$s/bandit.json") ;;
-      random) bflags=("${POOL[@]}" --bandit random) ;;
-      *) bflags=(--rm "$sel=$W/rm/$sel") ;;
+      laser) bflags=(--bandit-state "$W/runs/${BON_STATE_METHOD}_s$s/bandit.json") ;;
+      *) bflags=(--bandit "$sel") ;;
     esac
-    out=$W/bon_${sel}_s$s.jsonl
+    out=$W/bon_${sel//:/_}_s$s.jsonl
     t0=$(now)
-    if ! timeout "$RUN_TIMEOUT" "$RMKIT" laser bon --policy "$MODEL" --tokenizer "$TOK" "${bflags[@]}" \
+    if ! timeout "$RUN_TIMEOUT" "$RMKIT" laser bon --policy "$MODEL" --tokenizer "$TOK" "${POOL[@]}" "${bflags[@]}" \
         --prompts "$W/heldout.jsonl" --n "$BON_N" --temperature 0.8 --max-new-tokens "$MAXNEW" --seed "$s" \
-        --chat-template plain --threads "$THREADS" --output "$out" >"$out.log" 2>&1; then
+        --chat-template "$TEMPLATE" --threads "$THREADS" --output "$out" >"$out.log" 2>&1; then
       echo "laser bon $sel seed $s failed (see $out.log):" >&2; tail -5 "$out.log" >&2; exit 1
     fi
     wall=$(elapsed "$t0")
