@@ -290,7 +290,8 @@ def cmd_table(a):
         out.append("")
         out.append("Best-of-n on held-out prompts (gold score of the response each selector returns):")
         out.append("")
-        hdr = ["selector", "seeds", "gold happy", "gold ball", "gold mean", "mean of the n", "oracle best of n", "wall s"]
+        hdr = ["selector", "seeds", "gold happy", "gold ball", "gold mean", "RM chosen: happy prompts", "RM chosen: ball prompts",
+               "mean of the n", "oracle best of n", "RM tokens (k)", "wall s"]
         out.append("| " + " | ".join(hdr) + " |")
         out.append("|" + "---|" * len(hdr))
         sels = []
@@ -299,9 +300,20 @@ def cmd_table(a):
                 sels.append(r["method"])
         for m in sels:
             rs = [r for r in bon if r["method"] == m]
+            chosen = []
+            for d in DOMAINS:
+                tot = {}
+                for r in rs:
+                    c = r.get("rm_by_domain", {}).get(d, {})
+                    n = sum(c.values()) or 1
+                    for k, v in c.items():
+                        tot[k] = tot.get(k, 0.0) + v / n / len(rs)
+                chosen.append(" ".join(f"{k} {v:.2f}" for k, v in sorted(tot.items())))
             out.append("| " + " | ".join([m, str(len(rs)), ms([r["gold_happy"] for r in rs]), ms([r["gold_ball"] for r in rs]),
-                                          ms([r["gold_mean"] for r in rs]), ms([r["n_mean"] for r in rs]),
-                                          ms([r["oracle_mean"] for r in rs]), ms([r["wall_s"] for r in rs], "{:.1f}")]) + " |")
+                                          ms([r["gold_mean"] for r in rs])] + chosen +
+                                         [ms([r["n_mean"] for r in rs]), ms([r["oracle_mean"] for r in rs]),
+                                          ms([r["rm_tokens"] / 1000 if r.get("rm_tokens") is not None else None for r in rs], "{:.1f}"),
+                                          ms([r["wall_s"] for r in rs], "{:.1f}")]) + " |")
     print("\n".join(out))
 
 
@@ -360,7 +372,7 @@ def cmd_selftest(a):
         cmd_table(argparse.Namespace(results=f"{d}/results.jsonl"))
     t = buf.getvalue()
     assert "| linucb:batch | 2 | 1.00 ± 0.00 | 0.40 ± 0.00 |" in t and "12 ± 1" in t and "| 0.2 ± 0.0 |" in t, t
-    assert "| laser | 2 | 2.00 ± 0.00 | 1.00 ± 0.00 |" in t, t
+    assert "| laser | 2 | 2.00 ± 0.00 | 1.00 ± 0.00 | 1.50 ± 0.00 | A 1.00 | B 1.00 |" in t, t
     print("selftest: ok")
 
 

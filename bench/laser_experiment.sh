@@ -14,8 +14,9 @@
 #   bash bench/laser_experiment.sh BUILD_DIR [SEEDS]        (BUILD_DIR holds the rmkit binary)
 #
 # Environment (defaults in brackets): LASER_WORKDIR [mktemp -d] (reused: finished steps are skipped),
-# ITERATIONS [8], BATCH [8], NSAMP [8] (samples per prompt in training), MAXNEW [48], LR [1e-3],
-# THREADS [2], EVAL_N [16] (samples per held-out prompt), BON_N [8], RM_STEPS [150],
+# ITERATIONS [4] (passes over the 80 training prompts), BATCH [4] (so 80 optimisation steps = bandit
+# rounds at batch granularity), NSAMP [8] (samples per prompt in training), MAXNEW [48], LR [3e-4],
+# THREADS [2], EVAL_N [16] (samples per held-out prompt), BON_N [16], RM_STEPS [150],
 # METHODS [all nine], RUN_TIMEOUT [300] (seconds per laser run), STAGE [all | data].
 set -euo pipefail
 BUILD=${1:?usage: laser_experiment.sh BUILD_DIR [SEEDS]}
@@ -29,14 +30,14 @@ MODEL=$ASSETS/models/stories260K/stories260K.bin
 TOK=$ASSETS/models/stories260K/tok512.model
 W=${LASER_WORKDIR:-$(mktemp -d /tmp/rmkit_laser_exp.XXXXXX)}
 mkdir -p "$W"
-ITERATIONS=${ITERATIONS:-8}
-BATCH=${BATCH:-8}
+ITERATIONS=${ITERATIONS:-4}
+BATCH=${BATCH:-4}
 NSAMP=${NSAMP:-8}
 MAXNEW=${MAXNEW:-48}
-LR=${LR:-1e-3}
+LR=${LR:-3e-4}
 THREADS=${THREADS:-2}
 EVAL_N=${EVAL_N:-16}
-BON_N=${BON_N:-8}
+BON_N=${BON_N:-16}
 RM_STEPS=${RM_STEPS:-150}
 RUN_TIMEOUT=${RUN_TIMEOUT:-300}
 STAGE=${STAGE:-all}
@@ -163,7 +164,8 @@ for s in $SEEDS; do
     fi
     wall=$(elapsed "$t0")
     b=$($PY bon "$out")
-    echo "{\"kind\": \"bon\", \"method\": \"$sel\", \"seed\": $s, \"wall_s\": $wall, $(echo "$b" | sed 's/^{//')" >>"$RESULTS"
+    rmtok=$(grep -o 'RM tokens [0-9]*' "$out.log" | tail -1 | awk '{print $3}')
+    echo "{\"kind\": \"bon\", \"method\": \"$sel\", \"seed\": $s, \"wall_s\": $wall, \"rm_tokens\": ${rmtok:-null}, $(echo "$b" | sed 's/^{//')" >>"$RESULTS"
   done
 done
 
