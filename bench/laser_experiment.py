@@ -6,7 +6,8 @@ Two prompt domains the policy (stories260K) can tell apart, each with its own pr
 on the continuation:
   happy  story openings about Lily at home / with friends; gold = occurrences of HAPPY words
   ball   story openings about Tom, his dog and a ball;    gold = occurrences of BALL words
-(word counts over the lower-cased continuation, whole words only; the two sets are disjoint).
+(word counts over the lower-cased continuation, whole words only, a word right after a negation
+not counted; the two sets are disjoint).
 
 numpy only. Subcommands (all write JSON / JSONL; see each function):
   prompts OUTDIR                         train.jsonl, heldout.jsonl ({"prompt", "category"})
@@ -80,9 +81,15 @@ def words(text):
     return re.findall(r"[a-z]+", text.lower())
 
 
+NEGATIONS = {"not", "no", "never", "t"}  # "t": the end of "didn't", "can't", ...
+
+
 def gold(text, category):
+    """Occurrences of the domain's words, a word right after a negation ("not nice", "didn't smile",
+    "can't run") not counted."""
     s = RULES[category]
-    return sum(w in s for w in words(text))
+    w = words(text)
+    return sum(x in s and (i == 0 or w[i - 1] not in NEGATIONS) for i, x in enumerate(w))
 
 
 def read_jsonl(path):
@@ -322,6 +329,8 @@ def cmd_selftest(a):
     assert gold("She smiled and laughed, happy with her friends.", "happy") == 4
     assert gold("The dog ran after the ball. Balls!", "ball") == 4
     assert gold("Smiled happily", "happy") == 1  # whole words only
+    assert gold("It is not nice. She didn't smile, she was never happy. Nice!", "happy") == 1  # negations
+    assert gold("He can't run. The dog ran.", "ball") == 2
     d = tempfile.mkdtemp()
 
     def run(f, **kw):
