@@ -278,7 +278,8 @@ def cmd_table(a):
         b = base[0]
         out.append(f"Base policy (no training), same evaluation: gold happy {b['gold_happy']:.2f}, ball "
                    f"{b['gold_ball']:.2f}, mean {b['gold_mean']:.2f}\n")
-    arms_all = sorted({k for r in train for d in r["arm_frac"].values() for k in d})
+    # the pool's arms (ensemble methods log their own name: every arm scores every prompt there)
+    arms_all = sorted({k for r in train for d in r["arm_frac"].values() for k in d if not k.startswith("ensemble")})
     hdr = ["method", "seeds", "gold happy", "gold ball", "gold mean"] + \
           [f"{d}: {arm}" for d in DOMAINS for arm in arms_all] + ["RM tokens (k)", "wall s"]
     out.append("| " + " | ".join(hdr) + " |")
@@ -289,7 +290,10 @@ def cmd_table(a):
                  ms([r["gold_mean"] for r in rs])]
         for d in DOMAINS:
             for arm in arms_all:
-                cells.append(ms([r["arm_frac"].get(d, {}).get(arm, 0.0) for r in rs]))
+                if m.startswith("ensemble"):
+                    cells.append("all")
+                else:
+                    cells.append(ms([r["arm_frac"].get(d, {}).get(arm, 0.0) for r in rs]))
         cells.append(ms([r["rm_tokens"] / 1000 if r.get("rm_tokens") is not None else None for r in rs], "{:.1f}"))
         cells.append(ms([r["wall_s"] for r in rs], "{:.0f}"))
         out.append("| " + " | ".join(cells) + " |")

@@ -15,7 +15,7 @@
 #
 # Environment (defaults in brackets): LASER_WORKDIR [mktemp -d] (reused: finished steps are skipped),
 # ITERATIONS [4] (passes over the 80 training prompts), BATCH [4] (so 80 optimisation steps = bandit
-# rounds at batch granularity), NSAMP [8] (samples per prompt in training), MAXNEW [48], LR [3e-4],
+# rounds at batch granularity), NSAMP [8] (samples per prompt in training), MAXNEW [48], LR [1e-4],
 # THREADS [2], EVAL_N [16] (samples per held-out prompt), BON_N [16], RM_STEPS [150],
 # METHODS [all nine], RUN_TIMEOUT [300] (seconds per laser run), STAGE [all | data].
 set -euo pipefail
@@ -34,7 +34,7 @@ ITERATIONS=${ITERATIONS:-4}
 BATCH=${BATCH:-4}
 NSAMP=${NSAMP:-8}
 MAXNEW=${MAXNEW:-48}
-LR=${LR:-3e-4}
+LR=${LR:-1e-4}
 THREADS=${THREADS:-2}
 EVAL_N=${EVAL_N:-16}
 BON_N=${BON_N:-16}
