@@ -227,20 +227,26 @@ def cmd_bon(a):
 
 def cmd_arms(a):
     rows = read_jsonl(a.metrics)
-    counts = {c: {} for c in DOMAINS}
-    for r in rows:
-        arms, cats = r.get("arms") or [], r.get("categories") or []
-        if len(arms) != len(cats):
-            raise SystemExit(f"{a.metrics}: step {r.get('step')}: {len(arms)} arms vs {len(cats)} categories")
-        for arm, cat in zip(arms, cats):
-            counts.setdefault(cat, {})
-            counts[cat][arm] = counts[cat].get(arm, 0) + 1
-    frac = {}
-    for cat, d in counts.items():
-        tot = sum(d.values())
-        frac[cat] = {k: v / tot for k, v in sorted(d.items())} if tot else {}
+
+    def fractions(rs):
+        counts = {c: {} for c in DOMAINS}
+        for r in rs:
+            arms, cats = r.get("arms") or [], r.get("categories") or []
+            if len(arms) != len(cats):
+                raise SystemExit(f"{a.metrics}: step {r.get('step')}: {len(arms)} arms vs {len(cats)} categories")
+            for arm, cat in zip(arms, cats):
+                counts.setdefault(cat, {})
+                counts[cat][arm] = counts[cat].get(arm, 0) + 1
+        frac = {}
+        for cat, d in counts.items():
+            tot = sum(d.values())
+            frac[cat] = {k: v / tot for k, v in sorted(d.items())} if tot else {}
+        return frac
+
     last = rows[-1] if rows else {}
-    print(json.dumps({"arm_frac": frac, "rm_tokens": last.get("rm_tokens"), "elapsed_s": last.get("elapsed_s"),
+    last_it = [r for r in rows if r.get("iteration") == last.get("iteration")]
+    print(json.dumps({"arm_frac": fractions(rows), "arm_frac_last_iter": fractions(last_it),
+                      "rm_tokens": last.get("rm_tokens"), "elapsed_s": last.get("elapsed_s"),
                       "steps": len(rows), "final_dpo_loss": last.get("dpo_loss")}))
 
 
@@ -297,6 +303,18 @@ def cmd_table(a):
         cells.append(ms([r["rm_tokens"] / 1000 if r.get("rm_tokens") is not None else None for r in rs], "{:.1f}"))
         cells.append(ms([r["wall_s"] for r in rs], "{:.0f}"))
         out.append("| " + " | ".join(cells) + " |")
+    adaptive = [m for m in methods if not m.startswith(("fixed", "ensemble", "sequential"))]
+    if adaptive and all("arm_frac_last_iter" in r for r in train):
+        out.append("")
+        out.append("Arm choices in the last iteration only (what the selector converged to):")
+        out.append("")
+        hdr = ["method"] + [f"{d}: {arm}" for d in DOMAINS for arm in arms_all]
+        out.append("| " + " | ".join(hdr) + " |")
+        out.append("|" + "---|" * len(hdr))
+        for m in adaptive:
+            rs = [r for r in train if r["method"] == m]
+            out.append("| " + " | ".join([m] + [ms([r["arm_frac_last_iter"].get(d, {}).get(arm, 0.0) for r in rs])
+                                                for d in DOMAINS for arm in arms_all]) + " |")
     if bon:
         out.append("")
         out.append("Best-of-n on held-out prompts (gold score of the response each selector returns):")
@@ -364,6 +382,7 @@ def cmd_selftest(a):
     m = run(cmd_arms, metrics=f"{d}/metrics.jsonl")
     assert m["arm_frac"]["happy"] == {"A": 2 / 3, "B": 1 / 3} and m["arm_frac"]["ball"] == {"B": 0.5, "bad": 0.5}, m
     assert m["rm_tokens"] == 250 and m["steps"] == 2, m
+    assert m["arm_frac_last_iter"] == {"happy": {"A": 1.0}, "ball": {"bad": 1.0}}, m
     write_jsonl(f"{d}/bon.jsonl", [
         {"prompt": "p1", "category": "happy", "rm": "A", "best": 1,
          "responses": [{"text": " no", "score": 0.1}, {"text": " happy fun", "score": 0.9}]},
@@ -386,6 +405,7 @@ def cmd_selftest(a):
     t = buf.getvalue()
     assert "| linucb:batch | 2 | 1.00 ± 0.00 | 0.40 ± 0.00 |" in t and "12 ± 1" in t and "| 0.2 ± 0.0 |" in t, t
     assert "| laser | 2 | 2.00 ± 0.00 | 1.00 ± 0.00 | 1.50 ± 0.00 | A 1.00 | B 1.00 |" in t, t
+    assert "| linucb:batch | 1.00 ± 0.00 | 0.00 ± 0.00 | 0.00 ± 0.00 | 0.00 ± 0.00 | 0.00 ± 0.00 | 1.00 ± 0.00 |" in t, t
     print("selftest: ok")
 
 
