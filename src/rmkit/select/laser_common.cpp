@@ -1,0 +1,127 @@
+#include "rmkit/select/laser_common.h"
+
+#include <random>
+
+#include "rmkit/core/error.h"
+#include "rmkit/core/file_io.h"
+#include "rmkit/select/preference_pairs.h"
+
+namespace rmkit::select {
+
+using json = nlohmann::json;
+
+std::vector<LaserPrompt> read_laser_prompts(const std::string& path) {
+  if (!path_exists(path)) throw IoError("--prompts " + path + ": no such file");
+  std::vector<LaserPrompt> out;
+  for_each_line(path, [&](const std::string& line, size_t no) {
+    if (line.find_first_not_of(" \t\r") == std::string::npos) return true;
+    const std::string where = path + ":" + std::to_string(no);
+    auto j = json::parse(line, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) throw FormatError(where + ": expected a JSON object");
+    if (!j.contains("prompt")) throw FormatError(where + ": field 'prompt': missing");
+    LaserPrompt p;
+    const auto& v = j["prompt"];
+    if (v.is_string()) {
+      p.prompt.push_back({"user", v.get<std::string>()});
+    } else if (v.is_array() && !v.empty()) {
+      for (const auto& m : v) {
+        if (!m.is_object() || !m.contains("role") || !m.contains("content") || !m["role"].is_string() || !m["content"].is_string())
+          throw FormatError(where + ": field 'prompt': expected a string or [{role, content}...]");
+        p.prompt.push_back({m["role"].get<std::string>(), m["content"].get<std::string>()});
+      }
+    } else {
+      throw FormatError(where + ": field 'prompt': expected a string or a non-empty message list");
+    }
+    if (j.contains("category") && !j["category"].is_string()) throw FormatError(where + ": field 'category': expected a string");
+    p.category = j.value("category", "");
+    p.raw = std::move(j);
+    out.push_back(std::move(p));
+    return true;
+  });
+  if (out.empty()) throw FormatError(path + ": no prompts");
+  return out;
+}
+
+PromptEncoder::PromptEncoder(const model::ModelConfig& cfg, const text::Tokenizer& tok, const std::string& chat_template)
+    : tok_(tok),
+      tmpl_(chat_template.empty() || chat_template == "auto" ? text::ChatTemplate::detect(cfg.model_type, tok)
+                                                             : text::ChatTemplate::resolve(chat_template, cfg.model_type, tok)) {}
+
+std::vector<int32_t> PromptEncoder::encode(const text::Conversation& conv) const {
+  auto ids = tok_.encode(tmpl_.render(conv, /*add_generation_prompt=*/true), false, true);
+  const int32_t bos = tok_.bos_id();
+  if (bos >= 0 && (ids.empty() || ids.front() != bos)) ids.insert(ids.begin(), bos);
+  return ids;
+}
+
+std::vector<size_t> shuffled_indices(size_t n, uint64_t seed, uint64_t iteration) {
+  std::vector<size_t> v(n);
+  for (size_t i = 0; i < n; ++i) v[i] = i;
+  std::mt19937_64 rng(seed * 0x9E3779B97F4A7C15ULL + iteration + 1);
+  for (size_t i = n; i > 1; --i) std::swap(v[i - 1], v[rng() % i]);
+  return v;
+}
+
+std::vector<std::vector<double>> context_rows(const torch::Tensor& ctx) {
+  auto c = ctx.to(torch::kDouble).contiguous();
+  const int64_t B = c.size(0), H = c.size(1);
+  const double* p = c.data_ptr<double>();
+  std::vector<std::vector<double>> rows(static_cast<size_t>(B));
+  for (int64_t b = 0; b < B; ++b) rows[static_cast<size_t>(b)].assign(p + b * H, p + (b + 1) * H);
+  return rows;
+}
+
+std::vector<double> mean_row(const std::vector<std::vector<double>>& rows) {
+  std::vector<double> m(rows.empty() ? 0 : rows[0].size(), 0.0);
+  for (const auto& r : rows)
+    for (size_t i = 0; i < m.size(); ++i) m[i] += r[i] / static_cast<double>(rows.size());
+  return m;
+}
+
+ScoredBatch score_batch(std::vector<std::unique_ptr<RewardArm>>& arms, bool ensemble, const std::vector<size_t>& arm_of,
+                        const std::vector<size_t>& batch, const std::vector<LaserPrompt>& prompts,
+                        const std::vector<std::vector<serve::Completion>>& outs) {
+  ScoredBatch sb;
+  const size_t B = batch.size();
+  sb.scores.resize(B);
+  auto item = [&](size_t b) {
+    ScoreItem it;
+    it.prompt = prompts[batch[b]].prompt;
+    for (const auto& c : outs[b]) it.responses.push_back(c.text);
+    return it;
+  };
+  if (ensemble) {
+    std::vector<ScoreItem> items;
+    size_t off = 0;
+    for (size_t b = 0; b < B; ++b) {
+      items.push_back(item(b));
+      sb.offset.push_back(off);
+      off += outs[b].size();
+    }
+    for (auto& a : arms) sb.per_arm.push_back(a->score(items));
+    const auto mixed = ensemble_mean(sb.per_arm);
+    for (size_t b = 0; b < B; ++b)
+      sb.scores[b].assign(mixed.begin() + static_cast<std::ptrdiff_t>(sb.offset[b]),
+                          mixed.begin() + static_cast<std::ptrdiff_t>(sb.offset[b] + outs[b].size()));
+    return sb;
+  }
+  for (size_t k = 0; k < arms.size(); ++k) {
+    std::vector<size_t> mine;
+    std::vector<ScoreItem> items;
+    for (size_t b = 0; b < B; ++b)
+      if (arm_of[b] == k) {
+        mine.push_back(b);
+        items.push_back(item(b));
+      }
+    if (items.empty()) continue;
+    const auto r = arms[k]->score(items);
+    size_t pos = 0;
+    for (size_t b : mine) {
+      sb.scores[b].assign(r.begin() + static_cast<std::ptrdiff_t>(pos), r.begin() + static_cast<std::ptrdiff_t>(pos + outs[b].size()));
+      pos += outs[b].size();
+    }
+  }
+  return sb;
+}
+
+}  // namespace rmkit::select
