@@ -17,7 +17,8 @@
 # ITERATIONS [4] (passes over the 80 training prompts), BATCH [4] (so 80 optimisation steps = bandit
 # rounds at batch granularity), NSAMP [8] (samples per prompt in training), MAXNEW [48], LR [1e-4],
 # THREADS [2], EVAL_N [16] (samples per held-out prompt), BON_N [16], RM_STEPS [150],
-# METHODS [all nine], RUN_TIMEOUT [300] (seconds per laser run), STAGE [all | data].
+# METHODS [all nine], RUN_TIMEOUT [300] (seconds per laser run), STAGE [all | data],
+# SEED_STRIDE [100000] (seed s runs with --seed s*SEED_STRIDE).
 set -euo pipefail
 BUILD=${1:?usage: laser_experiment.sh BUILD_DIR [SEEDS]}
 SEEDS=${2:-"1 2 3"}
@@ -41,6 +42,9 @@ BON_N=${BON_N:-16}
 RM_STEPS=${RM_STEPS:-150}
 RUN_TIMEOUT=${RUN_TIMEOUT:-300}
 STAGE=${STAGE:-all}
+# Seed s runs with --seed s*SEED_STRIDE: laser train/bon seed sample i of the k-th prompt slot with
+# seed + k*n + i, so seeds 1, 2, 3 would share almost all samples; a run draws < 100000 such seeds.
+SEED_STRIDE=${SEED_STRIDE:-100000}
 # The policy is a story model, not a chat model: the custom template "{content}" renders a prompt as
 # its raw text (BOS + text, no generation marker) and a response as raw text appended to it, exactly
 # what `rmkit generate` does with a string prompt, for the policy and for the RMs alike.
@@ -134,7 +138,7 @@ for m in $METHODS; do
     t0=$(now)
     if ! timeout "$RUN_TIMEOUT" "$RMKIT" laser train --policy "$MODEL" --tokenizer "$TOK" "${POOL[@]}" \
         --prompts "$W/train.jsonl" --output "$out" "${flags[@]}" --iterations "$ITERATIONS" --batch-size "$BATCH" \
-        --n "$NSAMP" --temperature 0.8 --max-new-tokens "$MAXNEW" --lr "$LR" --seed "$s" --chat-template "$TEMPLATE" \
+        --n "$NSAMP" --temperature 0.8 --max-new-tokens "$MAXNEW" --lr "$LR" --seed $((s * SEED_STRIDE)) --chat-template "$TEMPLATE" \
         --threads "$THREADS" >"$out.log" 2>&1; then
       echo "laser train $m seed $s failed (see $out.log):" >&2; tail -5 "$out.log" >&2; exit 1
     fi
@@ -158,7 +162,7 @@ for s in $SEEDS; do
     out=$W/bon_${sel//:/_}_s$s.jsonl
     t0=$(now)
     if ! timeout "$RUN_TIMEOUT" "$RMKIT" laser bon --policy "$MODEL" --tokenizer "$TOK" "${POOL[@]}" "${bflags[@]}" \
-        --prompts "$W/heldout.jsonl" --n "$BON_N" --temperature 0.8 --max-new-tokens "$MAXNEW" --seed "$s" \
+        --prompts "$W/heldout.jsonl" --n "$BON_N" --temperature 0.8 --max-new-tokens "$MAXNEW" --seed $((s * SEED_STRIDE)) \
         --chat-template "$TEMPLATE" --threads "$THREADS" --output "$out" >"$out.log" 2>&1; then
       echo "laser bon $sel seed $s failed (see $out.log):" >&2; tail -5 "$out.log" >&2; exit 1
     fi
@@ -171,6 +175,6 @@ done
 
 # ---- 6. table --------------------------------------------------------------------------------
 echo
-echo "budget: --iterations $ITERATIONS --batch-size $BATCH --n $NSAMP --max-new-tokens $MAXNEW --lr $LR; seeds: $SEEDS;"
+echo "budget: --iterations $ITERATIONS --batch-size $BATCH --n $NSAMP --max-new-tokens $MAXNEW --lr $LR; seeds: $SEEDS (x $SEED_STRIDE);"
 echo "evaluation: $EVAL_N samples per held-out prompt (temperature 0.8, seed 5000); bon: n $BON_N"
 $PY table "$RESULTS" | tee "$W/table.md"
