@@ -18,6 +18,7 @@ numpy only. Subcommands (all write JSON / JSONL; see each function):
   gold GEN.jsonl                         gold score of generated samples per domain (JSON line)
   arms METRICS.jsonl                     fraction of choices of each arm per domain, rm tokens, time
   bon BON.jsonl                          gold score of `laser bon`'s best response per domain
+  rewards METRICS.jsonl...               mean raw bandit reward per domain and arm
   accuracy SCORES.jsonl                  pairwise accuracy of `rmkit score` output
   table RESULTS.jsonl                    the report table (mean +- sd over seeds)
   selftest                               checks the rules and parsers on synthetic inputs
@@ -250,6 +251,23 @@ def cmd_arms(a):
                       "steps": len(rows), "final_dpo_loss": last.get("dpo_loss")}))
 
 
+def cmd_rewards(a):
+    """Mean raw bandit reward (- the pre-update DPO+NLL loss) per domain and arm, over instance-
+    granularity runs (per-prompt rewards) or batch runs (the batch's reward, counted per prompt)."""
+    acc = {}
+    for path in a.metrics:
+        for r in read_jsonl(path):
+            raw = r.get("raw_reward")
+            if raw is None:
+                continue
+            raws = raw if isinstance(raw, list) else [raw] * len(r["arms"])
+            for arm, cat, x in zip(r["arms"], r["categories"], raws):
+                if x is not None:
+                    acc.setdefault(f"{cat}/{arm}", []).append(x)
+    print(json.dumps({k: {"mean": round(float(np.mean(v)), 4), "sd": round(float(np.std(v)), 4), "n": len(v)}
+                      for k, v in sorted(acc.items())}))
+
+
 def cmd_accuracy(a):
     rows = read_jsonl(a.scores)
     by = {}
@@ -420,6 +438,7 @@ def main():
     s = sub.add_parser("gold"); s.add_argument("gen"); s.set_defaults(f=cmd_gold)
     s = sub.add_parser("bon"); s.add_argument("bon"); s.set_defaults(f=cmd_bon)
     s = sub.add_parser("arms"); s.add_argument("metrics"); s.set_defaults(f=cmd_arms)
+    s = sub.add_parser("rewards"); s.add_argument("metrics", nargs="+"); s.set_defaults(f=cmd_rewards)
     s = sub.add_parser("accuracy"); s.add_argument("scores"); s.set_defaults(f=cmd_accuracy)
     s = sub.add_parser("table"); s.add_argument("results"); s.set_defaults(f=cmd_table)
     s = sub.add_parser("selftest"); s.set_defaults(f=cmd_selftest)
