@@ -1,5 +1,7 @@
 #include "scripted_teacher.h"
 
+#include <sys/socket.h>
+
 #include <chrono>
 #include <cstdio>
 
@@ -64,8 +66,20 @@ std::string fmt(double v) {
 ScriptedTeacher::ScriptedTeacher(double position_bias, int slow_ms, int latency_ms)
     : bias_(position_bias), slow_ms_(slow_ms), latency_ms_(latency_ms) {
   server_.new_task_queue = [] { return new httplib::ThreadPool(160); };
+  // cpp-httplib 0.11's defaults close a keep-alive connection after 5 requests, send the
+  // response head and body without TCP_NODELAY (a delayed-ACK stall per call) and listen with a
+  // backlog of 5: 64 clients reconnecting at once overflow it and wait out a 1 s SYN retransmit.
+  server_.set_keep_alive_max_count(100000);
+  server_.set_tcp_nodelay(true);
+  int listen_fd = -1;
+  server_.set_socket_options([&listen_fd](socket_t s) {
+    httplib::default_socket_options(s);
+    listen_fd = static_cast<int>(s);
+  });
   server_.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) { handle(req, res); });
   port_ = server_.bind_to_any_port("127.0.0.1");
+  if (listen_fd >= 0) ::listen(listen_fd, 1024);  // Linux: re-listen raises the backlog
+  server_.set_socket_options(httplib::default_socket_options);  // drop the capture of listen_fd
   thread_ = std::thread([this] { server_.listen_after_bind(); });
   while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
 }

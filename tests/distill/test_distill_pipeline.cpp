@@ -216,6 +216,31 @@ TEST(DistillPipeline, FaultsAreRetriedOrReported) {
     EXPECT_EQ(read_file(join_path(f.cfg.workdir, name)).find("SECRETKEY"), std::string::npos) << name;
 }
 
+TEST(DistillPipeline, MetricsCountEachStagesOwnCalls) {
+  // judge + tie re-grade are one stage and the filter sends nothing: each stage's record counts the
+  // calls of all its run()s, not the last run() before it
+  ScriptedTeacher teacher;
+  Fixture f("distill_metrics", teacher);
+  f.cfg.regrade_ties = true;
+  f.run();
+  std::map<std::string, int64_t> sent;
+  int64_t total = 0;
+  for_each_line(join_path(f.cfg.workdir, "metrics.jsonl"), [&](const std::string& l, size_t) {
+    const json j = json::parse(l);
+    sent[j["stage"].get<std::string>()] = j["calls"]["sent"].get<int64_t>();
+    total += j["calls"]["sent"].get<int64_t>();
+    return true;
+  });
+  int judge_calls = 0;
+  for (const auto& l : teacher.log()) judge_calls += l.kind == "judge";
+  EXPECT_EQ(judge_calls, 14);  // 6 pairs x 2 orders + the tie re-asked in both orders
+  EXPECT_EQ(sent["candidates"], 0);
+  EXPECT_EQ(sent["judge"], judge_calls);
+  EXPECT_EQ(sent["filter"], 0);
+  EXPECT_EQ(total, f.last_totals.sent);
+  EXPECT_EQ(total, static_cast<int64_t>(teacher.log().size()));
+}
+
 TEST(DistillPipeline, ResumeSendsNothingAndSettingsChangesAreReported) {
   ScriptedTeacher teacher;
   Fixture f("distill_resume", teacher);

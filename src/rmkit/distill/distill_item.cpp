@@ -2,6 +2,7 @@
 
 #include "rmkit/core/error.h"
 #include "rmkit/core/file_io.h"
+#include "rmkit/data/prompt_rows.h"
 #include "rmkit/data/readers.h"
 
 namespace rmkit::distill {
@@ -89,27 +90,10 @@ std::vector<DistillItem> read_distill_input(const std::string& path, int64_t lim
     }
     return items;
   }
-  for_each_line(path, [&](const std::string& line, size_t no) {
-    if (line.find_first_not_of(" \t\r") == std::string::npos) return true;
+  data::for_each_prompt_row(path, [&](json& j, text::Conversation& prompt, const std::string&, size_t no) {
     if (limit > 0 && static_cast<int64_t>(items.size()) >= limit) return false;
-    const std::string where = path + ":" + std::to_string(no);
-    auto j = json::parse(line, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) throw FormatError(where + ": expected a JSON object");
-    if (!j.contains("prompt")) throw FormatError(where + ": field 'prompt': missing (expected {\"prompt\": str | messages} or a pair row)");
     DistillItem it;
-    const auto& p = j["prompt"];
-    if (p.is_string()) {
-      it.prompt.push_back({"user", p.get<std::string>()});
-    } else if (p.is_array() && !p.empty()) {
-      for (const auto& m : p) {
-        if (!m.is_object() || !m.contains("role") || !m.contains("content") || !m["role"].is_string() ||
-            !m["content"].is_string())
-          throw FormatError(where + ": field 'prompt': expected a string or [{role, content}...]");
-        it.prompt.push_back({m["role"].get<std::string>(), m["content"].get<std::string>()});
-      }
-    } else {
-      throw FormatError(where + ": field 'prompt': expected a string or a non-empty message list");
-    }
+    it.prompt = std::move(prompt);
     it.index = items.size();
     it.id = str_field(j, "id");
     if (it.id.empty()) it.id = file_name(path) + ":" + std::to_string(no);

@@ -116,6 +116,9 @@ httplib::Client& client_for(const std::string& origin, const HttpClientConfig& c
     c->set_read_timeout(secs, usecs);
     c->set_write_timeout(secs, usecs);
     c->set_keep_alive(true);
+    // cpp-httplib writes the request head and body in two send()s; with Nagle on, the body waits
+    // for the peer's delayed ACK (up to 40 ms per call: 50 ms calls ran at 0.66 of ideal).
+    c->set_tcp_nodelay(true);
     if (!cfg.ca_cert_file.empty()) c->set_ca_cert_path(cfg.ca_cert_file);
     if (!cfg.api_key.empty()) c->set_bearer_token_auth(cfg.api_key);
   }

@@ -35,6 +35,29 @@ json prompt_json(const text::Conversation& c) {
   return p;
 }
 
+// The calls a stage made: the runner's totals now minus those at the stage's start (a stage may
+// call run() several times, e.g. judge + tie re-grade, or none, e.g. filter).
+CallTotals calls_since(const CallTotals& now, const CallTotals& before) {
+  CallTotals d;
+  d.sent = now.sent - before.sent;
+  d.hits = now.hits - before.hits;
+  d.retries = now.retries - before.retries;
+  d.tokens_in = now.tokens_in - before.tokens_in;
+  d.tokens_out = now.tokens_out - before.tokens_out;
+  auto diff = [](const std::map<std::string, int64_t>& a, const std::map<std::string, int64_t>& b) {
+    std::map<std::string, int64_t> m;
+    for (const auto& [k, v] : a) {
+      auto it = b.find(k);
+      const int64_t x = v - (it == b.end() ? 0 : it->second);
+      if (x) m[k] = x;
+    }
+    return m;
+  };
+  d.failures = diff(now.failures, before.failures);
+  d.retried = diff(now.retried, before.retried);
+  return d;
+}
+
 }  // namespace
 
 json stage_settings(const DistillConfig& cfg, const PromptSet& prompts, const std::string& input_digest) {
@@ -159,14 +182,17 @@ DistillSummary run_distill(const DistillConfig& cfg, const DistillClients& clien
   std::cerr << "distill: " << items.size() << " input rows from " << cfg.input << ", mode " << cfg.mode << ", teacher "
             << clients.teacher->describe() << "\n";
 
+  CallTotals before = runner.totals();  // at the current stage's start
   auto record = [&](const std::string& stage, int64_t in) {
     const int64_t out = alive_count(items);
-    json j = {{"stage", stage}, {"alive_in", in}, {"alive_out", out}, {"calls", runner.stage_totals().to_json()}};
+    const CallTotals calls = calls_since(runner.totals(), before);
+    before = runner.totals();
+    json j = {{"stage", stage}, {"alive_in", in}, {"alive_out", out}, {"calls", calls.to_json()}};
     sum.stages.push_back(j);
     metrics.write(j);
     write_stage(cfg.workdir, std::to_string(sum.stages.size()) + "_" + stage, items);
-    std::cerr << "distill: " << stage << ": " << in << " -> " << out << " items (" << runner.stage_totals().sent
-              << " calls sent, " << runner.stage_totals().hits << " cached)\n";
+    std::cerr << "distill: " << stage << ": " << in << " -> " << out << " items (" << calls.sent << " calls sent, "
+              << calls.hits << " cached)\n";
   };
   std::vector<size_t> owner;
 

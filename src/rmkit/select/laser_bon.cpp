@@ -36,12 +36,8 @@ LaserBonResult laser_bon(const LaserBonConfig& cfg) {
   std::shared_ptr<text::Tokenizer> tok(std::move(pol.tokenizer));
   pol.model->eval();
   const PromptEncoder enc(pol.config, *tok, cfg.chat_template);
-  std::vector<std::unique_ptr<RewardArm>> arms;
   std::vector<std::string> names;
-  for (const auto& s : cfg.rms) {
-    arms.push_back(make_arm(s, cfg.arm_options));
-    names.push_back(s.name);
-  }
+  auto arms = load_arms(cfg.rms, cfg.arm_options, &names);
   ArmPolicy chooser(cfg.arm, names, static_cast<size_t>(pol.config.hidden_size));
   if (!cfg.bandit_state.empty()) {
     chooser.load(json::parse(read_file(cfg.bandit_state)));

@@ -4,6 +4,7 @@
 
 #include "rmkit/core/error.h"
 #include "rmkit/core/file_io.h"
+#include "rmkit/data/prompt_rows.h"
 #include "rmkit/select/preference_pairs.h"
 
 namespace rmkit::select {
@@ -13,26 +14,10 @@ using json = nlohmann::json;
 std::vector<LaserPrompt> read_laser_prompts(const std::string& path) {
   if (!path_exists(path)) throw IoError("--prompts " + path + ": no such file");
   std::vector<LaserPrompt> out;
-  for_each_line(path, [&](const std::string& line, size_t no) {
-    if (line.find_first_not_of(" \t\r") == std::string::npos) return true;
-    const std::string where = path + ":" + std::to_string(no);
-    auto j = json::parse(line, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) throw FormatError(where + ": expected a JSON object");
-    if (!j.contains("prompt")) throw FormatError(where + ": field 'prompt': missing");
-    LaserPrompt p;
-    const auto& v = j["prompt"];
-    if (v.is_string()) {
-      p.prompt.push_back({"user", v.get<std::string>()});
-    } else if (v.is_array() && !v.empty()) {
-      for (const auto& m : v) {
-        if (!m.is_object() || !m.contains("role") || !m.contains("content") || !m["role"].is_string() || !m["content"].is_string())
-          throw FormatError(where + ": field 'prompt': expected a string or [{role, content}...]");
-        p.prompt.push_back({m["role"].get<std::string>(), m["content"].get<std::string>()});
-      }
-    } else {
-      throw FormatError(where + ": field 'prompt': expected a string or a non-empty message list");
-    }
+  data::for_each_prompt_row(path, [&](json& j, text::Conversation& prompt, const std::string& where, size_t) {
     if (j.contains("category") && !j["category"].is_string()) throw FormatError(where + ": field 'category': expected a string");
+    LaserPrompt p;
+    p.prompt = std::move(prompt);
     p.category = j.value("category", "");
     p.raw = std::move(j);
     out.push_back(std::move(p));
@@ -52,6 +37,19 @@ std::vector<int32_t> PromptEncoder::encode(const text::Conversation& conv) const
   const int32_t bos = tok_.bos_id();
   if (bos >= 0 && (ids.empty() || ids.front() != bos)) ids.insert(ids.begin(), bos);
   return ids;
+}
+
+std::vector<std::unique_ptr<RewardArm>> load_arms(const std::vector<ArmSpec>& specs, const ArmOptions& opts,
+                                                  std::vector<std::string>* names) {
+  std::vector<std::unique_ptr<RewardArm>> arms;
+  names->clear();
+  for (const auto& s : specs) {
+    for (const auto& n : *names)
+      if (n == s.name) throw UsageError("--rm " + s.name + ": the name is given twice");
+    arms.push_back(make_arm(s, opts));
+    names->push_back(s.name);
+  }
+  return arms;
 }
 
 std::vector<size_t> shuffled_indices(size_t n, uint64_t seed, uint64_t iteration) {

@@ -27,6 +27,10 @@ class PromptEncoder {
   text::ChatTemplate tmpl_;
 };
 
+// One arm per spec (make_arm), and their names in the same order.
+std::vector<std::unique_ptr<RewardArm>> load_arms(const std::vector<ArmSpec>& specs, const ArmOptions& opts,
+                                                  std::vector<std::string>* names);
+
 // 0..n-1 in a seeded order (Fisher-Yates on mt19937_64 draws of seed and iteration).
 std::vector<size_t> shuffled_indices(size_t n, uint64_t seed, uint64_t iteration);
 // [B, H] float64 -> B vectors, and their mean.

@@ -70,12 +70,8 @@ LaserTrainResult laser_train(const LaserTrainConfig& cfg) {
   for (const auto& p : prompts) ids.push_back(enc.encode(p.prompt));
 
   // arms and the arm policy
-  std::vector<std::unique_ptr<RewardArm>> arms;
   std::vector<std::string> names;
-  for (const auto& s : cfg.rms) {
-    arms.push_back(make_arm(s, cfg.arm_options));
-    names.push_back(s.name);
-  }
+  auto arms = load_arms(cfg.rms, cfg.arm_options, &names);
   ArmPolicy chooser(cfg.arm, names, static_cast<size_t>(pol.config.hidden_size));
   const auto ctx_mode = model::parse_context_mode(cfg.context);
 
