@@ -148,6 +148,7 @@ int main(int argc, char** argv) {
     std::mutex mu;
     std::vector<double> lat;
     std::map<int, int64_t> status;
+    std::map<std::string, int64_t> all_client_errors;
     const double duration = o.number("duration");
     const auto t0 = Clock::now();
     std::vector<std::thread> th;
@@ -158,6 +159,7 @@ int main(int argc, char** argv) {
         cli.set_read_timeout(120, 0);
         std::vector<double> my;
         std::map<int, int64_t> st;
+        std::map<std::string, int64_t> client_errors;  // status 0: what the client saw
         for (size_t k = static_cast<size_t>(c);; ++k) {
           size_t i;
           if (mode == "throughput") {
@@ -172,11 +174,13 @@ int main(int argc, char** argv) {
           my.push_back(std::chrono::duration<double>(Clock::now() - a).count());
           const int s = r ? r->status : 0;
           ++st[s];
+          if (!r) ++client_errors[httplib::to_string(r.error())];
           if (s == 200) done_pairs += reqs[i].pairs, ++done_reqs;
         }
         std::lock_guard<std::mutex> lk(mu);
         lat.insert(lat.end(), my.begin(), my.end());
         for (auto& [k, v] : st) status[k] += v;
+        for (auto& [k, v] : client_errors) all_client_errors[k] += v;
       });
     for (auto& t : th) t.join();
     const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
@@ -193,6 +197,7 @@ int main(int argc, char** argv) {
                 {"pairs_per_s", done_pairs.load() / secs},      {"p50_ms", 1e3 * pct(lat, 0.5)},
                 {"p95_ms", 1e3 * pct(lat, 0.95)}, {"p99_ms", 1e3 * pct(lat, 0.99)},
                 {"errors", errors},               {"status", st},
+                {"client_errors", all_client_errors},
                 {"server_rss_mb_start", rss0 / 1048576.0}, {"server_rss_mb_end", rss1 / 1048576.0}};
     std::cout << out.dump() << std::endl;
     return 0;
