@@ -7,19 +7,96 @@
 
 namespace rmkit::select {
 
-RidgeArms::RidgeArms(size_t arms, size_t dim, double lambda)
-    : arms_(arms), dim_(dim), a_inv_(arms * dim * dim, 0.0), b_(arms * dim, 0.0) {
+RidgeArms::RidgeArms(size_t arms, size_t dim, double lambda, int low_rank)
+    : arms_(arms), dim_(dim), lambda_(lambda), low_rank_(low_rank < 0 ? dim >= kLowRankMinDim : low_rank == 1),
+      b_(arms * dim, 0.0) {
   if (dim == 0) throw ConfigError("bandit: contextual bandits need a context dimension >= 1");
+  if (low_rank_) {
+    x_.assign(arms, {});
+    m_.assign(arms, {});
+    p_.assign(arms, {});
+    return;
+  }
+  a_inv_.assign(arms * dim * dim, 0.0);
   for (size_t k = 0; k < arms; ++k)
     for (size_t i = 0; i < dim; ++i) a_inv_[k * dim * dim + i * dim + i] = 1.0 / lambda;
 }
 
 void RidgeArms::solve(size_t k, const double* c, double* u) const {
-  const double* a = a_inv(k);
-  for (size_t i = 0; i < dim_; ++i) u[i] = dot(a + i * dim_, c, dim_);
+  if (!low_rank_) {
+    const double* a = a_inv(k);
+    for (size_t i = 0; i < dim_; ++i) u[i] = dot(a + i * dim_, c, dim_);
+    return;
+  }
+  // u = (c - X^T M X c) / lambda
+  const auto& x = x_[k];
+  const auto& m = m_[k];
+  const size_t t = x.size() / dim_;
+  std::vector<double> g(t), h(t, 0.0);
+  for (size_t i = 0; i < t; ++i) g[i] = dot(x.data() + i * dim_, c, dim_);
+  for (size_t i = 0; i < t; ++i) h[i] = dot(m.data() + i * t, g.data(), t);
+  for (size_t j = 0; j < dim_; ++j) u[j] = c[j];
+  for (size_t i = 0; i < t; ++i) {
+    const double hi = h[i];
+    const double* xi = x.data() + i * dim_;
+    for (size_t j = 0; j < dim_; ++j) u[j] -= hi * xi[j];
+  }
+  for (size_t j = 0; j < dim_; ++j) u[j] /= lambda_;
+}
+
+void RidgeArms::ucb_terms(size_t k, const double* c, double* c_theta, double* c_ainv_c) const {
+  if (!low_rank_) {
+    std::vector<double> u(dim_);
+    solve(k, c, u.data());
+    *c_theta = dot(u.data(), b(k), dim_);
+    *c_ainv_c = dot(c, u.data(), dim_);
+    return;
+  }
+  const auto& x = x_[k];
+  const auto& m = m_[k];
+  const size_t t = x.size() / dim_;
+  std::vector<double> g(t), mg(t);
+  for (size_t i = 0; i < t; ++i) g[i] = dot(x.data() + i * dim_, c, dim_);
+  for (size_t i = 0; i < t; ++i) mg[i] = dot(m.data() + i * t, g.data(), t);
+  *c_theta = (dot(c, b(k), dim_) - dot(p_[k].data(), mg.data(), t)) / lambda_;
+  *c_ainv_c = (dot(c, c, dim_) - dot(g.data(), mg.data(), t)) / lambda_;
+}
+
+void RidgeArms::add_low_rank(size_t k, const double* c) {
+  // M' = (lambda I + X' X'^T)^{-1} with X' = [X; c]: g = X c, s = lambda + c.c - g^T M g,
+  // M' = [[M + (M g)(M g)^T / s, -(M g) / s], [-(M g)^T / s, 1 / s]]
+  auto& x = x_[k];
+  auto& m = m_[k];
+  const size_t t = x.size() / dim_;
+  std::vector<double> g(t), mg(t);
+  for (size_t i = 0; i < t; ++i) g[i] = dot(x.data() + i * dim_, c, dim_);
+  for (size_t i = 0; i < t; ++i) mg[i] = dot(m.data() + i * t, g.data(), t);
+  const double s = lambda_ + dot(c, c, dim_) - dot(g.data(), mg.data(), t);
+  std::vector<double> n((t + 1) * (t + 1));
+  for (size_t i = 0; i < t; ++i) {
+    for (size_t j = 0; j < t; ++j) n[i * (t + 1) + j] = m[i * t + j] + (mg[i] * mg[j]) / s;
+    n[i * (t + 1) + t] = -mg[i] / s;
+    n[t * (t + 1) + i] = -mg[i] / s;
+  }
+  n[t * (t + 1) + t] = 1.0 / s;
+  m = std::move(n);
+  x.insert(x.end(), c, c + dim_);
+}
+
+void RidgeArms::refresh_p(size_t k) {
+  const size_t t = x_[k].size() / dim_;
+  p_[k].resize(t);
+  for (size_t i = 0; i < t; ++i) p_[k][i] = dot(x_[k].data() + i * dim_, b(k), dim_);
 }
 
 void RidgeArms::add(size_t k, const double* c, const double* u, double r) {
+  double* bk = b_.data() + k * dim_;
+  for (size_t i = 0; i < dim_; ++i) bk[i] += r * c[i];
+  if (low_rank_) {
+    add_low_rank(k, c);
+    refresh_p(k);
+    return;
+  }
   const double inv_den = 1.0 / (1.0 + dot(c, u, dim_));
   double* a = a_inv_.data() + k * dim_ * dim_;
   for (size_t i = 0; i < dim_; ++i) {
@@ -27,38 +104,51 @@ void RidgeArms::add(size_t k, const double* c, const double* u, double r) {
     double* row = a + i * dim_;
     for (size_t j = 0; j < dim_; ++j) row[j] -= (ui * u[j]) * inv_den;
   }
-  double* bk = b_.data() + k * dim_;
-  for (size_t i = 0; i < dim_; ++i) bk[i] += r * c[i];
 }
 
 nlohmann::json RidgeArms::save() const {
   nlohmann::json a = nlohmann::json::array(), b = nlohmann::json::array();
   for (size_t k = 0; k < arms_; ++k) {
-    a.push_back(std::vector<double>(a_inv(k), a_inv(k) + dim_ * dim_));
+    if (low_rank_) a.push_back(x_[k]);
+    else a.push_back(std::vector<double>(a_inv(k), a_inv(k) + dim_ * dim_));
     b.push_back(std::vector<double>(this->b(k), this->b(k) + dim_));
   }
-  return {{"a_inv", std::move(a)}, {"b", std::move(b)}};
+  return {{low_rank_ ? "x" : "a_inv", std::move(a)}, {"b", std::move(b)}};
 }
 
 void RidgeArms::load(const nlohmann::json& j) {
-  const auto& a = j.at("a_inv");
+  const char* key = low_rank_ ? "x" : "a_inv";
+  if (!j.contains(key))
+    throw FormatError(std::string("bandit state: no '") + key + "' (a state saved with another dimension form)");
+  const auto& a = j.at(key);
   const auto& b = j.at("b");
   if (!a.is_array() || !b.is_array() || a.size() != arms_ || b.size() != arms_)
-    throw FormatError("bandit state: a_inv and b need one entry per arm");
+    throw FormatError(std::string("bandit state: ") + key + " and b need one entry per arm");
   std::vector<double> na, nb;
-  na.reserve(a_inv_.size());
-  nb.reserve(b_.size());
+  std::vector<std::vector<double>> rows(arms_);
   for (size_t k = 0; k < arms_; ++k) {
     auto ak = a[k].get<std::vector<double>>();
     auto bk = b[k].get<std::vector<double>>();
-    if (ak.size() != dim_ * dim_ || bk.size() != dim_)
-      throw FormatError("bandit state: arm " + std::to_string(k) + ": expected a " + std::to_string(dim_) + "x" +
-                        std::to_string(dim_) + " a_inv and " + std::to_string(dim_) + " b values");
-    na.insert(na.end(), ak.begin(), ak.end());
+    const bool ok = low_rank_ ? ak.size() % dim_ == 0 : ak.size() == dim_ * dim_;
+    if (!ok || bk.size() != dim_)
+      throw FormatError("bandit state: arm " + std::to_string(k) + ": expected " +
+                        (low_rank_ ? "t x " + std::to_string(dim_) + " context rows" : "a " + std::to_string(dim_) + "x" + std::to_string(dim_) + " a_inv") +
+                        " and " + std::to_string(dim_) + " b values");
+    if (low_rank_) rows[k] = std::move(ak);
+    else na.insert(na.end(), ak.begin(), ak.end());
     nb.insert(nb.end(), bk.begin(), bk.end());
   }
-  a_inv_ = std::move(na);
   b_ = std::move(nb);
+  if (!low_rank_) {
+    a_inv_ = std::move(na);
+    return;
+  }
+  for (size_t k = 0; k < arms_; ++k) {  // rebuild M exactly as the updates built it
+    x_[k].clear();
+    m_[k].clear();
+    for (size_t i = 0; i < rows[k].size() / dim_; ++i) add_low_rank(k, rows[k].data() + i * dim_);
+    refresh_p(k);
+  }
 }
 
 LinUcb::LinUcb(const BanditParams& p)
@@ -68,10 +158,16 @@ size_t LinUcb::choose(const Context& c) {
   const size_t d = params_.dim;
   scores_.assign(params_.arms, 0.0);
   for (size_t k = 0; k < params_.arms; ++k) {
-    double* u = u_.data() + k * d;
-    ridge_.solve(k, c.data(), u);
-    exploit_[k] = dot(u, ridge_.b(k), d);  // c.theta = c.A^{-1}b = (A^{-1}c).b, A^{-1} symmetric
-    bonus_[k] = params_.alpha * std::sqrt(std::max(0.0, dot(c.data(), u, d)));
+    double quad = 0;
+    if (ridge_.low_rank()) {
+      ridge_.ucb_terms(k, c.data(), &exploit_[k], &quad);
+    } else {
+      double* u = u_.data() + k * d;
+      ridge_.solve(k, c.data(), u);
+      exploit_[k] = dot(u, ridge_.b(k), d);  // c.theta = c.A^{-1}b = (A^{-1}c).b, A^{-1} symmetric
+      quad = dot(c.data(), u, d);
+    }
+    bonus_[k] = params_.alpha * std::sqrt(std::max(0.0, quad));
     scores_[k] = exploit_[k] + bonus_[k];
   }
   last_context_ = c;
@@ -82,7 +178,7 @@ size_t LinUcb::choose(const Context& c) {
 void LinUcb::learn(size_t arm, const Context& c, double reward) {
   const size_t d = params_.dim;
   double* u = u_.data() + arm * d;
-  if (!u_valid_ || c != last_context_) ridge_.solve(arm, c.data(), u);
+  if (!ridge_.low_rank() && (!u_valid_ || c != last_context_)) ridge_.solve(arm, c.data(), u);
   ridge_.add(arm, c.data(), u, reward);
   u_valid_ = false;
 }
@@ -101,16 +197,22 @@ size_t LinearThompson::choose(const Context& c) {
   const size_t d = params_.dim;
   scores_.assign(params_.arms, 0.0);
   for (size_t k = 0; k < params_.arms; ++k) {
-    ridge_.solve(k, c.data(), u_.data());
-    const double mean = dot(u_.data(), ridge_.b(k), d);
-    const double sd = params_.v * std::sqrt(std::max(0.0, dot(c.data(), u_.data(), d)));
+    double mean = 0, quad = 0;
+    if (ridge_.low_rank()) {
+      ridge_.ucb_terms(k, c.data(), &mean, &quad);
+    } else {
+      ridge_.solve(k, c.data(), u_.data());
+      mean = dot(u_.data(), ridge_.b(k), d);
+      quad = dot(c.data(), u_.data(), d);
+    }
+    const double sd = params_.v * std::sqrt(std::max(0.0, quad));
     scores_[k] = mean + sd * rng_.normal();
   }
   return argmax_lowest(scores_);
 }
 
 void LinearThompson::learn(size_t arm, const Context& c, double reward) {
-  ridge_.solve(arm, c.data(), u_.data());
+  if (!ridge_.low_rank()) ridge_.solve(arm, c.data(), u_.data());
   ridge_.add(arm, c.data(), u_.data(), reward);
 }
 

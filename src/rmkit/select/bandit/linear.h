@@ -1,6 +1,11 @@
 // The contextual bandits: disjoint LinUCB and linear Thompson sampling, each arm k a ridge
 // regression with A_k = lambda I + sum c c^T and b_k = sum r c over the rounds it was pulled.
-// A_k^{-1} is kept directly (float64, row-major d x d) and updated by Sherman–Morrison in O(d^2);
+// Two exact representations of A_k^{-1} (float64), chosen by the dimension:
+//   dense (d < kLowRankMinDim): A_k^{-1} itself, row-major d x d, updated by Sherman–Morrison in O(d^2);
+//   low rank (d >= kLowRankMinDim): the arm's t contexts X (t x d) and M = (lambda I_t + X X^T)^{-1}
+//     (t x t), so that by Woodbury A^{-1} c = (c - X^T M X c) / lambda: O(t d + t^2) per solve and
+//     O(t d + t^2) per update (M grows by a block inverse). At d = 4096 a decision over K arms reads
+//     K t d values instead of the 1 GiB of dense inverses (K = 8), for t up to about d.
 // A_k itself is never formed.
 #pragma once
 #include <vector>
@@ -12,22 +17,38 @@ namespace rmkit::select {
 
 class RidgeArms {
  public:
-  RidgeArms(size_t arms, size_t dim, double lambda);
+  static constexpr size_t kLowRankMinDim = 512;
+  // low_rank: -1 = by the dimension (see above), 0 = dense, 1 = low rank (tests compare the two).
+  RidgeArms(size_t arms, size_t dim, double lambda, int low_rank = -1);
   // u = A_k^{-1} c (c and u hold dim values).
   void solve(size_t k, const double* c, double* u) const;
-  // A_k += c c^T, b_k += r c, given u = A_k^{-1} c: A^{-1} -= (u u^T) / (1 + c.u), computed as
-  // (u_i u_j) / den for every (i, j) so that A^{-1} stays exactly symmetric.
+  // A_k += c c^T, b_k += r c, given u = A_k^{-1} c. Dense: A^{-1} -= (u u^T) / (1 + c.u), computed
+  // as (u_i u_j) / den for every (i, j) so that A^{-1} stays exactly symmetric. Low rank: c joins X
+  // and M grows by the block inverse (u unused).
   void add(size_t k, const double* c, const double* u, double r);
-  const double* a_inv(size_t k) const { return a_inv_.data() + k * dim_ * dim_; }
+  bool low_rank() const { return low_rank_; }
+  // c.theta_k = b_k^T A_k^{-1} c and c^T A_k^{-1} c. Low rank: one pass over X (g = X c) and
+  // (c.b - p^T M g) / lambda, (c.c - g^T M g) / lambda with p = X b kept per arm; dense: via solve.
+  void ucb_terms(size_t k, const double* c, double* c_theta, double* c_ainv_c) const;
+  // Dense only (nullptr in low-rank form).
+  const double* a_inv(size_t k) const { return low_rank_ ? nullptr : a_inv_.data() + k * dim_ * dim_; }
   const double* b(size_t k) const { return b_.data() + k * dim_; }
   size_t dim() const { return dim_; }
 
-  nlohmann::json save() const;  // {"a_inv": [K flat row-major arrays], "b": [K arrays]}
+  // Dense: {"a_inv": [K flat row-major arrays], "b": [K arrays]}; low rank: {"x": [K flat t x d
+  // arrays], "b": [...]} (M is rebuilt by re-adding the rows in order: the same floats).
+  nlohmann::json save() const;
   void load(const nlohmann::json& j);
 
  private:
+  void add_low_rank(size_t k, const double* c);
+  void refresh_p(size_t k);
   size_t arms_, dim_;
+  double lambda_;
+  bool low_rank_;
   std::vector<double> a_inv_, b_;
+  std::vector<std::vector<double>> x_, m_;  // low rank: per arm X (t x d) and M (t x t), row-major
+  std::vector<std::vector<double>> p_;      // low rank: per arm X b (recomputed whole on every update)
 };
 
 // argmax_k c.theta_k + alpha sqrt(c^T A_k^{-1} c), theta_k = A_k^{-1} b_k (Li et al. 2010, disjoint
