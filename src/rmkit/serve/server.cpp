@@ -1,5 +1,7 @@
 #include "rmkit/serve/server.h"
 
+#include <sys/socket.h>
+
 #include <ATen/Parallel.h>
 #include <httplib.h>
 
@@ -84,14 +86,25 @@ int Server::bind() {
   h.set_keep_alive_timeout(static_cast<time_t>(std::max(1.0, cfg_.keep_alive_timeout_s)));
   h.set_read_timeout(std::max<time_t>(1, static_cast<time_t>(cfg_.request_timeout_s)), 0);
   h.set_write_timeout(std::max<time_t>(1, static_cast<time_t>(cfg_.request_timeout_s)), 0);
+  // cpp-httplib 0.11 listens with a backlog of 5 (compiled into Debian's library): 32 clients
+  // connecting at once overflowed the accept queue and some saw their first request fail (bench_serve
+  // counted "Read" client errors, with or without TCP_NODELAY). The listening socket is captured
+  // here and listen() is called again with a real backlog (Linux adjusts it in place).
+  int listen_fd = -1;
+  h.set_socket_options([&listen_fd](socket_t sock) {
+    httplib::default_socket_options(sock);
+    listen_fd = static_cast<int>(sock);
+  });
   if (cfg_.port == 0) {
     port_ = h.bind_to_any_port(cfg_.host);
   } else {
     port_ = h.bind_to_port(cfg_.host, cfg_.port) ? cfg_.port : -1;
   }
+  h.set_socket_options(httplib::default_socket_options);  // accepted sockets: the defaults
   if (port_ <= 0)
     throw IoError("serve: cannot bind " + cfg_.host + ":" + std::to_string(cfg_.port) +
                   " (address in use, or not an address of this machine)");
+  if (listen_fd >= 0) ::listen(listen_fd, 1024);
   return port_;
 }
 
