@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bandit_options.h"
 #include "command.h"
 #include "rmkit/core/error.h"
 #include "rmkit/core/file_io.h"
@@ -69,24 +70,10 @@ int run_replay(const Options& o) {
     cfg.transform.project_dim = static_cast<size_t>(o.integer("project-dim"));
     cfg.transform.project_seed = static_cast<uint64_t>(o.integer("project-seed"));
     cfg.transform.l2_normalize = o.flag("l2-normalize");
-    select::NormalizerParams np;
-    np.low_percentile = o.number("norm-low");
-    np.high_percentile = o.number("norm-high");
-    np.min_history = static_cast<size_t>(o.integer("norm-min-history"));
-    np.fallback = o.number("norm-fallback");
-    if (np.low_percentile > np.high_percentile)
-      throw UsageError("--norm-low " + o.str("norm-low") + " is above --norm-high " + o.str("norm-high"));
-    norm = RewardNormalizer(np);
+    norm = RewardNormalizer(normalizer_params_from(o));
 
-    select::BanditParams p;
+    select::BanditParams p = bandit_params_from(o);
     p.arms = select::first_row_size(cfg.rewards_path, "rewards (one per arm)");
-    p.alpha = o.number("alpha");
-    p.lambda = o.number("lambda");
-    p.v = o.number("v");
-    p.gamma = o.number("gamma");
-    p.epsilon = o.number("epsilon");
-    p.seed = static_cast<uint64_t>(o.integer("seed"));
-    p.min_pulls_every = static_cast<uint64_t>(o.integer("min-pulls-every"));
     const bool contextual = algo == "linucb" || algo == "thompson";
     if (contextual && cfg.contexts_path.empty()) throw UsageError("--algo " + algo + " needs --contexts");
     if (contextual)

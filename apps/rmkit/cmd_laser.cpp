@@ -2,6 +2,7 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "bandit_options.h"
 #include "command.h"
 #include "rmkit/core/error.h"
 #include "rmkit/model/runtime.h"
@@ -36,7 +37,8 @@ std::vector<OptionSpec> shared_options() {
       {"min-pulls-every", OptKind::Int, "0", "collapse guard: every arm at least once per N rounds (0 = off)", false, false, "[0,)"},
       {"norm-low", OptKind::Float, "20", "reward normaliser: low percentile", false, false, "[0,100]"},
       {"norm-high", OptKind::Float, "80", "reward normaliser: high percentile", false, false, "[0,100]"},
-      {"norm-min-history", OptKind::Int, "20", "reward normaliser: history length before mapping (0.5 before)", false, false, "[1,)"},
+      {"norm-min-history", OptKind::Int, "20", "reward normaliser: history length before mapping", false, false, "[1,)"},
+      {"norm-fallback", OptKind::Float, "0.5", "reward normaliser: value before min-history and when the percentiles are equal"},
       {"context", OptKind::String, "last-hidden", "policy context: last-hidden | mean-hidden | mean-embedding", false, false, "last-hidden|mean-hidden|mean-embedding"},
       {"l2-normalize", OptKind::Flag, "", "L2-normalise contexts"},
       {"project-dim", OptKind::Int, "0", "seeded random projection of contexts to this many dimensions (0 = off)", false, false, "[0,)"},
@@ -61,16 +63,8 @@ void fill_shared(const Options& o, C* c) {
   c->arm_options.chat_template = c->chat_template;
   if (const char* k = std::getenv(o.str("rm-api-key-env").c_str())) c->arm_options.api_key = k;
   c->arm.strategy = o.str("bandit");
-  c->arm.bandit.alpha = o.number("alpha");
-  c->arm.bandit.lambda = o.number("lambda");
-  c->arm.bandit.v = o.number("v");
-  c->arm.bandit.gamma = o.number("gamma");
-  c->arm.bandit.epsilon = o.number("epsilon");
-  c->arm.bandit.min_pulls_every = static_cast<uint64_t>(o.integer("min-pulls-every"));
-  c->arm.bandit.seed = static_cast<uint64_t>(o.integer("seed"));
-  c->arm.normalizer.low_percentile = o.number("norm-low");
-  c->arm.normalizer.high_percentile = o.number("norm-high");
-  c->arm.normalizer.min_history = static_cast<size_t>(o.integer("norm-min-history"));
+  c->arm.bandit = bandit_params_from(o);
+  c->arm.normalizer = normalizer_params_from(o);
   c->arm.l2_normalize = o.flag("l2-normalize");
   c->arm.project_dim = static_cast<size_t>(o.integer("project-dim"));
   c->arm.project_seed = static_cast<uint64_t>(o.integer("seed"));
