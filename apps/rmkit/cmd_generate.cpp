@@ -85,9 +85,7 @@ int run_generate(const Options& o) {
             throw FormatError(where + ": field 'prompt': expected a string or [{role, content}...]");
           conv.push_back({m["role"].get<std::string>(), m["content"].get<std::string>()});
         }
-        auto ids = tok->encode(tmpl.render(conv, true), false, true);
-        if (tok->bos_id() >= 0 && (ids.empty() || ids.front() != tok->bos_id())) ids.insert(ids.begin(), tok->bos_id());
-        prompts.push_back(ids);
+        prompts.push_back(tmpl.encode_prompt(*tok, conv));
       } else {
         throw FormatError(where + ": field 'prompt': expected a string or a message list");
       }

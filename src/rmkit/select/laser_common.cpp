@@ -5,6 +5,7 @@
 #include "rmkit/core/error.h"
 #include "rmkit/core/file_io.h"
 #include "rmkit/data/prompt_rows.h"
+#include "rmkit/select/bandit/rng.h"
 #include "rmkit/select/preference_pairs.h"
 
 namespace rmkit::select {
@@ -28,16 +29,9 @@ std::vector<LaserPrompt> read_laser_prompts(const std::string& path) {
 }
 
 PromptEncoder::PromptEncoder(const model::ModelConfig& cfg, const text::Tokenizer& tok, const std::string& chat_template)
-    : tok_(tok),
-      tmpl_(chat_template.empty() || chat_template == "auto" ? text::ChatTemplate::detect(cfg.model_type, tok)
-                                                             : text::ChatTemplate::resolve(chat_template, cfg.model_type, tok)) {}
+    : tok_(tok), tmpl_(text::ChatTemplate::resolve(chat_template, cfg.model_type, tok)) {}
 
-std::vector<int32_t> PromptEncoder::encode(const text::Conversation& conv) const {
-  auto ids = tok_.encode(tmpl_.render(conv, /*add_generation_prompt=*/true), false, true);
-  const int32_t bos = tok_.bos_id();
-  if (bos >= 0 && (ids.empty() || ids.front() != bos)) ids.insert(ids.begin(), bos);
-  return ids;
-}
+std::vector<int32_t> PromptEncoder::encode(const text::Conversation& conv) const { return tmpl_.encode_prompt(tok_, conv); }
 
 std::vector<std::unique_ptr<RewardArm>> load_arms(const std::vector<ArmSpec>& specs, const ArmOptions& opts,
                                                   std::vector<std::string>* names) {
@@ -52,12 +46,7 @@ std::vector<std::unique_ptr<RewardArm>> load_arms(const std::vector<ArmSpec>& sp
   return arms;
 }
 
-uint64_t sampling_seed_base(uint64_t seed) {
-  uint64_t z = seed + 0x9E3779B97F4A7C15ULL;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
-}
+uint64_t sampling_seed_base(uint64_t seed) { return SplitMix64(seed).next(); }
 
 std::vector<size_t> shuffled_indices(size_t n, uint64_t seed, uint64_t iteration) {
   std::vector<size_t> v(n);

@@ -31,7 +31,7 @@ class PromptEncoder {
 std::vector<std::unique_ptr<RewardArm>> load_arms(const std::vector<ArmSpec>& specs, const ArmOptions& opts,
                                                   std::vector<std::string>* names);
 
-// The base of a run's sampling seeds: SplitMix64's finaliser of `seed`, so that runs with seeds 1
+// The base of a run's sampling seeds: SplitMix64(seed).next() (bandit/rng.h), so that runs with seeds 1
 // and 2 draw unrelated samples (sample i of request r uses base + r * n + i; a plain seed + r * n + i
 // would shift one run's samples onto the other's).
 uint64_t sampling_seed_base(uint64_t seed);

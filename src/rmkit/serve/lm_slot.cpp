@@ -26,8 +26,7 @@ LmSlot::LmSlot(std::string name, std::string path, const std::string& tokenizer,
   train::check_tokenizer_fits(*lm.tokenizer, lm.config.vocab_size, path_);
   config_ = lm.config;
   tok_ = std::shared_ptr<text::Tokenizer>(std::move(lm.tokenizer));
-  tmpl_ = (chat_template.empty() || chat_template == "auto") ? text::ChatTemplate::detect(config_.model_type, *tok_)
-                                                             : text::ChatTemplate::resolve(chat_template, config_.model_type, *tok_);
+  tmpl_ = text::ChatTemplate::resolve(chat_template, config_.model_type, *tok_);  // "auto"/"": detected
   engine_ = std::make_unique<Engine>(lm.model, tok_, ecfg, metrics, compute_mu, name_);
 }
 
@@ -49,12 +48,7 @@ std::vector<int32_t> LmSlot::encode_prompt(const std::string& text) const {
   return ids;
 }
 
-std::vector<int32_t> LmSlot::encode_chat(const text::Conversation& conv) const {
-  auto ids = tok_->encode(tmpl_.render(conv, /*add_generation_prompt=*/true), false, true);
-  const int32_t bos = tok_->bos_id();
-  if (bos >= 0 && (ids.empty() || ids.front() != bos)) ids.insert(ids.begin(), bos);
-  return ids;
-}
+std::vector<int32_t> LmSlot::encode_chat(const text::Conversation& conv) const { return tmpl_.encode_prompt(*tok_, conv); }
 
 std::string LmSlot::token_text(int32_t id) const { return tok_->decode({id}, false); }
 

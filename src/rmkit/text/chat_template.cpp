@@ -304,4 +304,11 @@ std::string ChatTemplate::render(const Conversation& conv, bool gen) const {
   return out;
 }
 
+std::vector<int32_t> ChatTemplate::encode_prompt(const Tokenizer& tok, const Conversation& conv) const {
+  auto ids = tok.encode(render(conv, /*add_generation_prompt=*/true), /*add_special=*/false, /*parse_special=*/true);
+  const int32_t bos = tok.bos_id();
+  if (bos >= 0 && (ids.empty() || ids.front() != bos)) ids.insert(ids.begin(), bos);
+  return ids;
+}
+
 }  // namespace rmkit::text

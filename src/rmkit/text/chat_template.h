@@ -9,6 +9,7 @@
 //   plain    Human: {user}\n\nAssistant: {reply}     (base models; the tokenizer adds BOS)
 // Roles: "system", "user", "assistant"; anything else is a ConfigError naming role and template.
 #pragma once
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -57,6 +58,9 @@ class ChatTemplate {
   // True when rendered text starts with the BOS text ("<|begin_of_text|>", "<s>", "<bos>"), so
   // callers must tokenize without adding another BOS.
   bool includes_bos() const;
+  // Token ids of a prompt for generation: render(conv, true) tokenized with special tokens parsed,
+  // with the tokenizer's BOS (when it has one) exactly once at the start.
+  std::vector<int32_t> encode_prompt(const Tokenizer& tok, const Conversation& conv) const;
 
  private:
   enum class Kind { kLlama3, kChatml, kQwen3, kLlama2, kMistral, kGemma, kPlain, kCustom };
