@@ -93,8 +93,9 @@ std::optional<std::string> extract_modified_response(const std::string& reply) {
   return std::nullopt;
 }
 
-size_t edit_distance(const std::string& a, const std::string& b) {
-  const auto x = code_points(a), y = code_points(b);
+namespace {
+
+size_t levenshtein(const std::vector<uint32_t>& x, const std::vector<uint32_t>& y) {
   if (x.empty()) return y.size();
   if (y.empty()) return x.size();
   std::vector<size_t> prev(y.size() + 1), cur(y.size() + 1);
@@ -108,10 +109,14 @@ size_t edit_distance(const std::string& a, const std::string& b) {
   return prev[y.size()];
 }
 
+}  // namespace
+
+size_t edit_distance(const std::string& a, const std::string& b) { return levenshtein(code_points(a), code_points(b)); }
+
 double normalized_edit_distance(const std::string& a, const std::string& b) {
-  const size_t la = code_points(a).size(), lb = code_points(b).size();
-  const size_t longest = std::max(la, lb);
-  return longest == 0 ? 0.0 : static_cast<double>(edit_distance(a, b)) / static_cast<double>(longest);
+  const auto x = code_points(a), y = code_points(b);  // decoded once for the distance and the lengths
+  const size_t longest = std::max(x.size(), y.size());
+  return longest == 0 ? 0.0 : static_cast<double>(levenshtein(x, y)) / static_cast<double>(longest);
 }
 
 std::string question_text(const text::Conversation& prompt) {
