@@ -74,6 +74,7 @@ serve::ServerConfig config_from(const Options& o) {
   c.engine.max_running = positive(o, "max-running");
   c.engine.max_queue = c.batcher.max_queue;
   c.engine.bf16 = c.batcher.bf16;
+  c.engine.decode_gemm = !o.flag("no-decode-gemm");
   c.request_timeout_s = o.number("request-timeout");
   c.drain_timeout_s = o.number("drain-timeout");
   c.http_threads = static_cast<int>(positive(o, "http-threads"));
@@ -156,6 +157,8 @@ CommandRegistrar reg({
         {"http-threads", OptKind::Int, "64", "HTTP worker threads (connections served at once)", false, false, "[8,4096]"},
         {"threads", OptKind::Int, "0", "intra-op threads of the compute thread (0 = physical cores)"},
         {"bf16", OptKind::Flag, "false", "bf16 autocast for the forward"},
+        {"no-decode-gemm", OptKind::Flag, "false",
+         "decode steps on torch's BLAS instead of oneDNN over [in, out] weight copies (saves the copies' memory)"},
         {"no-cross-request-batching", OptKind::Flag, "false",
          "batch each request alone (for comparisons: a one-request-at-a-time server)"},
     },

@@ -1,4 +1,5 @@
 #include "rmkit/model/blocks.h"
+
 #include "rmkit/model/attention_kv.h"
 
 #include <cmath>
@@ -7,6 +8,7 @@
 
 #include "rmkit/core/error.h"
 #include "rmkit/model/attention_cpu.h"
+#include "rmkit/model/decode_gemm.h"
 #include "rmkit/model/fused_ops.h"
 #include "rmkit/model/torch_compat.h"
 
@@ -35,6 +37,7 @@ Conv1DImpl::Conv1DImpl(int64_t in, int64_t out) {
 
 torch::Tensor Conv1DImpl::forward(const torch::Tensor& x) {
   // x [..., in] @ W [in, out] + b [out]
+  if (auto y = decode_dense(x, weight, bias, WeightLayout::kInOut)) return *y;  // decode steps
   return torch::addmm(bias, x.reshape({-1, x.size(-1)}), weight).view([&] {
     auto s = x.sizes().vec();
     s.back() = weight.size(1);

@@ -2,6 +2,7 @@
 
 #include "rmkit/core/error.h"
 #include "rmkit/model/activation_checkpoint.h"
+#include "rmkit/model/decode_gemm.h"
 
 namespace rmkit::model {
 
@@ -103,7 +104,7 @@ std::vector<ProjectionRef> GPT2LMHeadModel::projections() {
 }
 
 torch::Tensor GPT2LMHeadModel::lm_logits(const torch::Tensor& hidden) {
-  return torch::matmul(hidden, transformer->wte->weight.t());  // [B, T, V]
+  return dense(hidden, transformer->wte->weight);  // tied: [B, T, V]
 }
 
 }  // namespace rmkit::model

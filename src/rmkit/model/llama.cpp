@@ -2,14 +2,17 @@
 
 #include "rmkit/core/error.h"
 #include "rmkit/model/activation_checkpoint.h"
+#include "rmkit/model/decode_gemm.h"
 #include "rmkit/model/fused_ops.h"
 
 namespace rmkit::model {
 
 namespace {
-torch::nn::Linear linear(int64_t in, int64_t out, bool bias) {
+torch::nn::Linear make_linear(int64_t in, int64_t out, bool bias) {
   return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(bias));
 }
+// x W^T + b through decode_gemm.h (the oneDNN path for decode steps, torch's linear otherwise)
+torch::Tensor proj(const torch::nn::Linear& l, const torch::Tensor& x) { return dense(x, l->weight, l->bias); }
 }  // namespace
 
 LlamaAttentionImpl::LlamaAttentionImpl(const ModelConfig& cfg)
@@ -17,10 +20,10 @@ LlamaAttentionImpl::LlamaAttentionImpl(const ModelConfig& cfg)
       n_kv_heads_(cfg.num_key_value_heads),
       head_dim_(cfg.head_dim),
       interleaved_(cfg.rope_interleaved) {
-  q_proj = register_module("q_proj", linear(cfg.hidden_size, cfg.q_dim(), cfg.attention_bias));
-  k_proj = register_module("k_proj", linear(cfg.hidden_size, cfg.kv_dim(), cfg.attention_bias));
-  v_proj = register_module("v_proj", linear(cfg.hidden_size, cfg.kv_dim(), cfg.attention_bias));
-  o_proj = register_module("o_proj", linear(cfg.q_dim(), cfg.hidden_size, false));
+  q_proj = register_module("q_proj", make_linear(cfg.hidden_size, cfg.q_dim(), cfg.attention_bias));
+  k_proj = register_module("k_proj", make_linear(cfg.hidden_size, cfg.kv_dim(), cfg.attention_bias));
+  v_proj = register_module("v_proj", make_linear(cfg.hidden_size, cfg.kv_dim(), cfg.attention_bias));
+  o_proj = register_module("o_proj", make_linear(cfg.q_dim(), cfg.hidden_size, false));
   if (cfg.qk_norm) {
     q_norm = register_module("q_norm", RMSNorm(cfg.head_dim, cfg.rms_norm_eps));
     k_norm = register_module("k_norm", RMSNorm(cfg.head_dim, cfg.rms_norm_eps));
@@ -30,9 +33,9 @@ LlamaAttentionImpl::LlamaAttentionImpl(const ModelConfig& cfg)
 torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const AttentionContext& ctx, int64_t layer) {
   const int64_t B = x.size(0), T = x.size(1);
   const bool tr = is_training();
-  auto q = with_lora(q_proj(x), q_lora, x, tr).view({B, T, n_heads_, head_dim_});     // [B, T, H, D]
-  auto k = with_lora(k_proj(x), k_lora, x, tr).view({B, T, n_kv_heads_, head_dim_});  // [B, T, Hkv, D]
-  auto v = with_lora(v_proj(x), v_lora, x, tr).view({B, T, n_kv_heads_, head_dim_});
+  auto q = with_lora(proj(q_proj, x), q_lora, x, tr).view({B, T, n_heads_, head_dim_});     // [B, T, H, D]
+  auto k = with_lora(proj(k_proj, x), k_lora, x, tr).view({B, T, n_kv_heads_, head_dim_});  // [B, T, Hkv, D]
+  auto v = with_lora(proj(v_proj, x), v_lora, x, tr).view({B, T, n_kv_heads_, head_dim_});
   if (q_norm) {  // Qwen3: RMSNorm over head_dim, before RoPE
     q = q_norm(q);
     k = k_norm(k);
@@ -40,20 +43,20 @@ torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const Attentio
   q = rope_bthd(q, ctx.cos, ctx.sin, interleaved_).transpose(1, 2);  // [B, H, T, D]
   k = rope_bthd(k, ctx.cos, ctx.sin, interleaved_).transpose(1, 2);  // [B, Hkv, T, D]
   auto y = attend(q, k, v.transpose(1, 2), ctx, layer);              // [B, T, H*D]
-  return with_lora(o_proj(y), o_lora, y, tr);  // [B, T, C]
+  return with_lora(proj(o_proj, y), o_lora, y, tr);  // [B, T, C]
 }
 
 LlamaMLPImpl::LlamaMLPImpl(const ModelConfig& cfg) : act_(cfg.hidden_act) {
-  gate_proj = register_module("gate_proj", linear(cfg.hidden_size, cfg.intermediate_size, cfg.mlp_bias));
-  up_proj = register_module("up_proj", linear(cfg.hidden_size, cfg.intermediate_size, cfg.mlp_bias));
-  down_proj = register_module("down_proj", linear(cfg.intermediate_size, cfg.hidden_size, cfg.mlp_bias));
+  gate_proj = register_module("gate_proj", make_linear(cfg.hidden_size, cfg.intermediate_size, cfg.mlp_bias));
+  up_proj = register_module("up_proj", make_linear(cfg.hidden_size, cfg.intermediate_size, cfg.mlp_bias));
+  down_proj = register_module("down_proj", make_linear(cfg.intermediate_size, cfg.hidden_size, cfg.mlp_bias));
 }
 
 torch::Tensor LlamaMLPImpl::forward(const torch::Tensor& x) {
-  if (!gate_lora && !up_lora && !down_lora) return down_proj(activation(gate_proj(x), act_) * up_proj(x));
+  if (!gate_lora && !up_lora && !down_lora) return proj(down_proj, activation(proj(gate_proj, x), act_) * proj(up_proj, x));
   const bool tr = is_training();
-  auto h = activation(with_lora(gate_proj(x), gate_lora, x, tr), act_) * with_lora(up_proj(x), up_lora, x, tr);  // [B, T, I]
-  return with_lora(down_proj(h), down_lora, h, tr);  // [B, T, C]
+  auto h = activation(with_lora(proj(gate_proj, x), gate_lora, x, tr), act_) * with_lora(proj(up_proj, x), up_lora, x, tr);  // [B, T, I]
+  return with_lora(proj(down_proj, h), down_lora, h, tr);  // [B, T, C]
 }
 
 LlamaDecoderLayerImpl::LlamaDecoderLayerImpl(const ModelConfig& cfg) {
@@ -79,7 +82,7 @@ LlamaForCausalLM::LlamaForCausalLM(const ModelConfig& cfg) : CausalLMImpl(cfg) {
   cfg_.validate("model config");
   model = register_module("model", LlamaBackbone(cfg));
   if (!cfg.tie_word_embeddings && cfg.num_labels == 0)
-    lm_head = register_module("lm_head", linear(cfg.hidden_size, cfg.vocab_size, false));
+    lm_head = register_module("lm_head", make_linear(cfg.hidden_size, cfg.vocab_size, false));
   inv_freq_ = rope_inv_freq(cfg);
 }
 
@@ -126,10 +129,10 @@ std::vector<ProjectionRef> LlamaForCausalLM::projections() {
 }
 
 torch::Tensor LlamaForCausalLM::lm_logits(const torch::Tensor& hidden) {
-  if (lm_head) return lm_head(hidden);  // [B, T, V]
+  if (lm_head) return proj(lm_head, hidden);  // [B, T, V]
   if (!cfg_.tie_word_embeddings)
     throw ConfigError("lm_logits: this model has no LM head (num_labels = " + std::to_string(cfg_.num_labels) + ")");
-  return torch::matmul(hidden, model->embed_tokens->weight.t());
+  return dense(hidden, model->embed_tokens->weight);  // tied: [B, T, V]
 }
 
 }  // namespace rmkit::model

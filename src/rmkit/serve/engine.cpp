@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "rmkit/core/error.h"
+#include "rmkit/model/decode_gemm.h"
 #include "rmkit/serve/detokenizer.h"
 #include "rmkit/serve/http_error.h"
 #include "rmkit/train/autocast.h"
@@ -213,6 +214,7 @@ bool Engine::admit(std::vector<std::shared_ptr<Request>>& running) {
 
 void Engine::loop() {
   if (cfg_.threads > 0) at::set_num_threads(cfg_.threads);
+  model::DecodeGemmScope decode_gemm(cfg_.decode_gemm);
   std::vector<std::shared_ptr<Request>> running;
   for (;;) {
     {

@@ -36,6 +36,7 @@ struct EngineConfig {
   int64_t max_running = 64;      // sequences decoding at once
   bool bf16 = false;
   int threads = 0;               // intra-op threads of the engine thread (0 = keep)
+  bool decode_gemm = true;       // decode-step linears on oneDNN with transposed weight copies (model/decode_gemm.h)
 };
 
 struct Completion {

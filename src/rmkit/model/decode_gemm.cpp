@@ -1,0 +1,156 @@
+#include "rmkit/model/decode_gemm.h"
+
+#include <ATen/autocast_mode.h>
+
+#include <map>
+#include <mutex>
+#include <tuple>
+#include <unordered_map>
+
+#ifdef RMKIT_HAVE_DNNL
+#include <oneapi/dnnl/dnnl.hpp>
+#endif
+
+namespace rmkit::model {
+
+namespace {
+thread_local bool t_active = false;
+}  // namespace
+
+DecodeGemmScope::DecodeGemmScope(bool on) : prev_(t_active) { t_active = on; }
+DecodeGemmScope::~DecodeGemmScope() { t_active = prev_; }
+bool DecodeGemmScope::active() { return t_active; }
+
+#ifdef RMKIT_HAVE_DNNL
+
+namespace {
+
+struct WeightCopy {
+  explicit WeightCopy(const torch::Tensor& w)
+      : source(w.getIntrusivePtr()), version(w._version()), data(w.data_ptr()), wt(w.detach().t().contiguous()) {}
+  c10::weak_intrusive_ptr<c10::TensorImpl> source;  // expired: the weight is gone, the copy too
+  int64_t version;
+  const void* data;
+  torch::Tensor wt;  // [in, out] contiguous
+};
+
+// (rows, in, out, bias) -> primitive; shapes of one model are few, rows at most kDecodeGemmMaxRows.
+using PrimKey = std::tuple<int64_t, int64_t, int64_t, bool>;
+
+struct Cache {
+  std::mutex mu;
+  std::unordered_map<const c10::TensorImpl*, WeightCopy> weights;
+  std::map<PrimKey, dnnl::matmul> prims;
+  dnnl::engine eng{dnnl::engine::kind::cpu, 0};
+};
+
+Cache& cache() {
+  static Cache* c = new Cache();  // never destroyed: engines may run during static destruction
+  return *c;
+}
+
+// The transposed copy of `w`, made or refreshed under c.mu.
+torch::Tensor transposed(Cache& c, const torch::Tensor& w) {
+  auto* impl = w.unsafeGetTensorImpl();
+  auto it = c.weights.find(impl);
+  const int64_t version = w._version();
+  if (it != c.weights.end() && !it->second.source.expired() && it->second.version == version &&
+      it->second.data == w.data_ptr())
+    return it->second.wt;
+  if (it == c.weights.end())  // a new weight: drop the copies of weights that no longer exist
+    for (auto e = c.weights.begin(); e != c.weights.end();)
+      e = e->second.source.expired() ? c.weights.erase(e) : std::next(e);
+  return c.weights.insert_or_assign(impl, WeightCopy(w)).first->second.wt;
+}
+
+dnnl::matmul& primitive(Cache& c, int64_t M, int64_t K, int64_t N, bool bias) {
+  const PrimKey key{M, K, N, bias};
+  auto it = c.prims.find(key);
+  if (it != c.prims.end()) return it->second;
+  using dt = dnnl::memory::data_type;
+  dnnl::memory::desc a({M, K}, dt::f32, dnnl::memory::dims{K, 1});
+  dnnl::memory::desc b({K, N}, dt::f32, dnnl::memory::dims{N, 1});
+  dnnl::memory::desc d({M, N}, dt::f32, dnnl::memory::dims{N, 1});
+  auto desc = bias ? dnnl::matmul::desc(a, b, dnnl::memory::desc({1, N}, dt::f32, dnnl::memory::dims{N, 1}), d)
+                   : dnnl::matmul::desc(a, b, d);
+  return c.prims.emplace(key, dnnl::matmul(dnnl::matmul::primitive_desc(desc, c.eng))).first->second;
+}
+
+bool eligible(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, int64_t rows) {
+  if (!t_active || rows < 2 || rows > kDecodeGemmMaxRows) return false;
+  if (torch::GradMode::is_enabled() && (x.requires_grad() || w.requires_grad())) return false;
+  if (at::autocast::is_cpu_enabled()) return false;
+  if (!x.device().is_cpu() || x.scalar_type() != torch::kFloat32 || w.scalar_type() != torch::kFloat32) return false;
+  if (!w.is_contiguous() || w.is_inference()) return false;  // inference tensors have no version counter
+  if (b.defined() && (b.scalar_type() != torch::kFloat32 || !b.is_contiguous())) return false;
+  return true;
+}
+
+}  // namespace
+
+bool decode_gemm_available() { return true; }
+
+std::optional<torch::Tensor> decode_dense(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+                                          WeightLayout layout) {
+  if (weight.dim() != 2) return std::nullopt;
+  const bool out_in = layout == WeightLayout::kOutIn;
+  const int64_t K = weight.size(out_in ? 1 : 0), N = weight.size(out_in ? 0 : 1);
+  if (x.dim() < 1 || x.size(-1) != K) return std::nullopt;
+  const int64_t rows = x.numel() / K;
+  if (!eligible(x, weight, bias, rows)) return std::nullopt;
+  auto xc = x.contiguous();
+  auto sizes = x.sizes().vec();
+  sizes.back() = N;
+  auto y = torch::empty(sizes, x.options());
+  Cache& c = cache();
+  torch::Tensor w;  // [in, out] contiguous
+  dnnl::matmul mm;
+  {
+    std::lock_guard<std::mutex> lk(c.mu);  // engines of several models may call at once
+    w = out_in ? transposed(c, weight) : weight;
+    mm = primitive(c, rows, K, N, bias.defined());  // a handle: executing it needs no lock
+  }
+  using dt = dnnl::memory::data_type;
+  dnnl::memory am({{rows, K}, dt::f32, dnnl::memory::dims{K, 1}}, c.eng, xc.data_ptr());
+  dnnl::memory bm({{K, N}, dt::f32, dnnl::memory::dims{N, 1}}, c.eng, w.data_ptr());
+  dnnl::memory dm({{rows, N}, dt::f32, dnnl::memory::dims{N, 1}}, c.eng, y.data_ptr());
+  std::unordered_map<int, dnnl::memory> args = {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, dm}};
+  if (bias.defined())
+    args.emplace(DNNL_ARG_BIAS, dnnl::memory({{1, N}, dt::f32, dnnl::memory::dims{N, 1}}, c.eng, bias.data_ptr()));
+  dnnl::stream s(c.eng);
+  mm.execute(s, args);
+  s.wait();
+  return y;
+}
+
+int64_t decode_gemm_cache_bytes() {
+  Cache& c = cache();
+  std::lock_guard<std::mutex> lk(c.mu);
+  int64_t b = 0;
+  for (const auto& [k, e] : c.weights) b += e.wt.numel() * static_cast<int64_t>(e.wt.element_size());
+  return b;
+}
+
+void decode_gemm_clear_cache() {
+  Cache& c = cache();
+  std::lock_guard<std::mutex> lk(c.mu);
+  c.weights.clear();
+}
+
+#else  // no oneDNN at build time
+
+bool decode_gemm_available() { return false; }
+std::optional<torch::Tensor> decode_dense(const torch::Tensor&, const torch::Tensor&, const torch::Tensor&, WeightLayout) {
+  return std::nullopt;
+}
+int64_t decode_gemm_cache_bytes() { return 0; }
+void decode_gemm_clear_cache() {}
+
+#endif
+
+torch::Tensor dense(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
+  if (auto y = decode_dense(x, weight, bias, WeightLayout::kOutIn)) return *y;
+  return torch::nn::functional::linear(x, weight, bias);
+}
+
+}  // namespace rmkit::model
