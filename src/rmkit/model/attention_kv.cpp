@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "rmkit/core/error.h"
+#include "rmkit/model/target_clones.h"
 
 namespace rmkit::model {
 
@@ -46,7 +47,7 @@ namespace {
 // One decode token (L = 1) of one query head against its parts' keys: plain loops over the
 // contiguous [Hkv, capacity, D] caches, no tensor op dispatch (a step of 16 sequences would
 // otherwise spend most of its time issuing ~10 small ops per sequence and layer).
-void decode_head(const float* q, int64_t D, float scale, const std::vector<std::pair<const float*, int64_t>>& keys,
+RMKIT_CLONES void decode_head(const float* q, int64_t D, float scale, const std::vector<std::pair<const float*, int64_t>>& keys,
                  const std::vector<const float*>& values, float* out, std::vector<float>& scores) {
   int64_t S = 0;
   for (const auto& k : keys) S += k.second;
@@ -84,11 +85,29 @@ torch::Tensor attend_packed_kv(const torch::Tensor& q, const torch::Tensor& k, c
   const int64_t g = H / Hkv;
   const double scale = 1.0 / std::sqrt(static_cast<double>(D));
   const size_t lay = static_cast<size_t>(layer);
-  // 1. append every segment's keys/values to its cache
+  // 1. append every segment's keys/values to its cache. fp32 rows are copied with plain loops: a
+  // decode step of 16 sequences would otherwise issue ~8 tensor ops per sequence and layer here.
+  const bool raw = k.scalar_type() == torch::kFloat32 && v.scalar_type() == torch::kFloat32 && k.stride(3) == 1 &&
+                   v.stride(3) == 1;
   for (size_t s = 0; s < ctx.segments.size(); ++s) {
     const PackedSegment& seg = ctx.segments[s];
     SeqKV& kv = *ctx.seq_kv[s];
     if (kv.k.size() <= lay) throw ShapeError("seq_kv: cache has no layer " + std::to_string(layer));
+    if (kv.length + seg.length > kv.capacity())
+      throw ShapeError("seq_kv: " + std::to_string(kv.length + seg.length) + " tokens do not fit the cache's capacity " +
+                       std::to_string(kv.capacity()) + " (reserve first)");
+    if (raw && kv.k[lay].scalar_type() == torch::kFloat32 && kv.v[lay].scalar_type() == torch::kFloat32) {
+      const int64_t cap = kv.capacity();
+      for (const auto& [src, dst] : {std::pair<const torch::Tensor*, torch::Tensor*>{&k, &kv.k[lay]}, {&v, &kv.v[lay]}}) {
+        const float* sp = src->data_ptr<float>();
+        float* dp = dst->data_ptr<float>();
+        for (int64_t j = 0; j < Hkv; ++j)
+          for (int64_t t = 0; t < seg.length; ++t)  // [1, Hkv, N, D] (strided) -> [Hkv, cap, D]
+            std::copy_n(sp + j * src->stride(1) + (seg.start + t) * src->stride(2), D,
+                        dp + (j * cap + kv.length + t) * D);
+      }
+      continue;
+    }
     kv.k[lay].narrow(1, kv.length, seg.length).copy_(k[0].narrow(1, seg.start, seg.length));
     kv.v[lay].narrow(1, kv.length, seg.length).copy_(v[0].narrow(1, seg.start, seg.length));
   }

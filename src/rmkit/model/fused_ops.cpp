@@ -5,15 +5,7 @@
 #include <cmath>
 
 #include "rmkit/model/blocks.h"
-
-// The row kernels are compiled for AVX-512, AVX2 and baseline x86-64 (GCC picks one at load time),
-// so the binary stays portable while `#pragma omp simd` vectorises the loops and their float
-// reductions (this file is built with -fopenmp; libgomp is the runtime libtorch already uses).
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define RMKIT_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define RMKIT_CLONES
-#endif
+#include "rmkit/model/target_clones.h"
 
 namespace rmkit::model {
 namespace fused_detail {
