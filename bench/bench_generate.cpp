@@ -1,13 +1,15 @@
 // Generation engine bench (src/rmkit/serve/engine.h), in-process, random-init Llama shape:
 //   streams:  S concurrent streamed requests (prompt --prompt-len, --max-tokens new tokens,
 //             ignore_eos) for S = 1 and S = --streams: decode tokens/s, p50/p99 time to first token
-//             and inter-token latency;
+//             and inter-token latency; the S streams again with decode-step linears on torch's BLAS
+//             (EngineConfig::decode_gemm off), and the bytes of the oneDNN path's weight copies;
 //   sharing:  n = --n samples of one --share-prompt-len prompt with the shared prompt, against n
 //             independent requests with the same seeds (each computes the prompt);
 // One JSON line on stdout. bench/generate_compare.sh adds the PyTorch reference.
 #include <thread>
 
 #include "bench_common.h"
+#include "rmkit/model/decode_gemm.h"
 #include "rmkit/model/registry.h"
 #include "rmkit/serve/engine.h"
 
@@ -96,6 +98,18 @@ int main(int argc, char** argv) {
     run_streams(engine, 2, 16, 8, shape.vocab, seed);  // warm-up
     auto one = run_streams(engine, 1, o.integer("prompt-len"), o.integer("max-tokens"), shape.vocab, seed);
     auto many = run_streams(engine, S, o.integer("prompt-len"), o.integer("max-tokens"), shape.vocab, seed);
+    const int64_t copy_bytes = model::decode_gemm_cache_bytes();
+    // the same S streams with decode-step linears on torch's BLAS (EngineConfig::decode_gemm off)
+    StreamStats many_blas;
+    {
+      serve::EngineConfig eb = ec;
+      eb.decode_gemm = false;
+      serve::Engine blas(model, tok, eb);
+      run_streams(blas, 2, 16, 8, shape.vocab, seed);  // warm-up
+      many_blas = run_streams(blas, S, o.integer("prompt-len"), o.integer("max-tokens"), shape.vocab, seed);
+    }
+    int64_t param_bytes = 0;
+    for (const auto& p : model->parameters()) param_bytes += p.numel() * static_cast<int64_t>(p.element_size());
 
     // sharing: n samples of one prompt vs n independent requests
     std::mt19937_64 rng(seed + 7);
@@ -128,6 +142,10 @@ int main(int argc, char** argv) {
                         {"streams", S},
                         {"streams_tokens_per_s", many.tokens / many.seconds},
                         {"streams_ratio", (many.tokens / many.seconds) / (one.tokens / one.seconds)},
+                        {"streams_tokens_per_s_blas", many_blas.tokens / many_blas.seconds},
+                        {"decode_gemm_speedup", (many.tokens / many.seconds) / (many_blas.tokens / many_blas.seconds)},
+                        {"decode_gemm_copy_bytes", copy_bytes},
+                        {"model_parameter_bytes", param_bytes},
                         {"ttft_p50_ms", 1e3 * bench::percentile(many.ttft, 0.5)},
                         {"ttft_p99_ms", 1e3 * bench::percentile(many.ttft, 0.99)},
                         {"itl_p50_ms", 1e3 * bench::percentile(many.itl, 0.5)},
