@@ -49,44 +49,47 @@ TEST_F(DecodeGemm, RowsInRangeEqualTorchLinear) {
 
 TEST_F(DecodeGemm, InOutWeightIsReadInPlace) {  // GPT-2's Conv1D layout
   torch::manual_seed(5);
-  auto w = torch::randn({96, 160});  // in, out
-  auto b = torch::randn({160});
-  auto x = torch::randn({2, 5, 96});
+  auto w = torch::randn({256, 320});  // in, out
+  auto b = torch::randn({320});
+  auto x = torch::randn({2, 5, 256});
   c10::InferenceMode guard;
   EXPECT_FALSE(decode_dense(x, w, b, WeightLayout::kInOut).has_value());  // no scope
   DecodeGemmScope scope;
   auto y = decode_dense(x, w, b, WeightLayout::kInOut);
   ASSERT_TRUE(y.has_value());
-  EXPECT_LT(rel_diff(*y, torch::addmm(b, x.view({10, 96}), w).view({2, 5, 160})), 1e-5);
+  EXPECT_LT(rel_diff(*y, torch::addmm(b, x.view({10, 256}), w).view({2, 5, 320})), 1e-5);
   EXPECT_EQ(decode_gemm_cache_bytes(), 0);  // no copy
   EXPECT_FALSE(decode_dense(x[0][0], w, b, WeightLayout::kInOut).has_value());  // one row: torch's gemv
-  EXPECT_FALSE(decode_dense(torch::randn({4, 95}), w, b, WeightLayout::kInOut).has_value());  // wrong width
+  EXPECT_FALSE(decode_dense(torch::randn({4, 255}), w, b, WeightLayout::kInOut).has_value());  // wrong width
 }
 
 TEST_F(DecodeGemm, OtherCasesAreTorchsOwnCall) {
   torch::manual_seed(2);
-  auto w = torch::randn({64, 96});
+  auto w = torch::randn({256, 256});
   c10::InferenceMode guard;
   {
     DecodeGemmScope scope;
     for (int64_t rows : {1, 65, 200}) {
-      auto x = torch::randn({rows, 96});
+      auto x = torch::randn({rows, 256});
       EXPECT_TRUE(torch::equal(dense(x, w), torch::nn::functional::linear(x, w))) << rows << " rows";
     }
+    auto small = torch::randn({172, 64});  // stories260K's MLP: below kDecodeGemmMinWeight
+    auto xs = torch::randn({16, 64});
+    EXPECT_TRUE(torch::equal(dense(xs, small), torch::nn::functional::linear(xs, small)));
     DecodeGemmScope off(false);  // nested: switched off, then restored
-    auto x = torch::randn({16, 96});
+    auto x = torch::randn({16, 256});
     EXPECT_TRUE(torch::equal(dense(x, w), torch::nn::functional::linear(x, w)));
   }
   EXPECT_FALSE(DecodeGemmScope::active());
-  auto x = torch::randn({16, 96});  // outside any scope
+  auto x = torch::randn({16, 256});  // outside any scope
   EXPECT_TRUE(torch::equal(dense(x, w), torch::nn::functional::linear(x, w)));
   EXPECT_EQ(decode_gemm_cache_bytes(), 0);
 }
 
 TEST_F(DecodeGemm, WeightChangedInPlaceIsRecopied) {
   torch::manual_seed(3);
-  auto w = torch::randn({128, 64});
-  auto x = torch::randn({8, 64});
+  auto w = torch::randn({512, 128});
+  auto x = torch::randn({8, 128});
   DecodeGemmScope scope;
   torch::Tensor before;
   {
@@ -97,24 +100,24 @@ TEST_F(DecodeGemm, WeightChangedInPlaceIsRecopied) {
     EXPECT_LT(rel_diff(after, before * -2.0), 1e-5);
     EXPECT_LT(rel_diff(after, torch::nn::functional::linear(x, w)), 1e-5);
   }
-  EXPECT_EQ(decode_gemm_cache_bytes(), 128 * 64 * 4);  // refreshed, not duplicated
+  EXPECT_EQ(decode_gemm_cache_bytes(), 512 * 128 * 4);  // refreshed, not duplicated
   // a weight that is gone takes its copy with it (at the next new weight)
   w = torch::Tensor();
-  auto w2 = torch::randn({32, 64});
+  auto w2 = torch::randn({1024, 128});
   torch::NoGradGuard ng;
   dense(x, w2);
-  EXPECT_EQ(decode_gemm_cache_bytes(), 32 * 64 * 4);
+  EXPECT_EQ(decode_gemm_cache_bytes(), 1024 * 128 * 4);
 }
 
 TEST_F(DecodeGemm, AutogradAndAutocastKeepTorchsPath) {
   torch::manual_seed(4);
-  auto w = torch::randn({32, 48}).requires_grad_(true);
-  auto x = torch::randn({4, 48});
+  auto w = torch::randn({256, 256}).requires_grad_(true);
+  auto x = torch::randn({4, 256});
   DecodeGemmScope scope;
   auto y = dense(x, w);
   ASSERT_TRUE(y.requires_grad());  // recorded by autograd: torch's linear
   y.sum().backward();
-  EXPECT_LT(max_abs_diff(w.grad(), x.sum(0).expand({32, 48})), 1e-5);
+  EXPECT_LT(max_abs_diff(w.grad(), x.sum(0).expand({256, 256})), 1e-4);
   {
     train::CpuAutocast ac(true);
     torch::NoGradGuard ng;

@@ -77,7 +77,7 @@ dnnl::matmul& primitive(Cache& c, int64_t M, int64_t K, int64_t N, bool bias) {
 }
 
 bool eligible(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, int64_t rows) {
-  if (!t_active || rows < 2 || rows > kDecodeGemmMaxRows) return false;
+  if (!t_active || rows < 2 || rows > kDecodeGemmMaxRows || w.numel() < kDecodeGemmMinWeight) return false;
   if (torch::GradMode::is_enabled() && (x.requires_grad() || w.requires_grad())) return false;
   if (at::autocast::is_cpu_enabled()) return false;
   if (!x.device().is_cpu() || x.scalar_type() != torch::kFloat32 || w.scalar_type() != torch::kFloat32) return false;
@@ -117,7 +117,7 @@ std::optional<torch::Tensor> decode_dense(const torch::Tensor& x, const torch::T
   std::unordered_map<int, dnnl::memory> args = {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, dm}};
   if (bias.defined())
     args.emplace(DNNL_ARG_BIAS, dnnl::memory({{1, N}, dt::f32, dnnl::memory::dims{N, 1}}, c.eng, bias.data_ptr()));
-  dnnl::stream s(c.eng);
+  thread_local dnnl::stream s(c.eng);
   mm.execute(s, args);
   s.wait();
   return y;

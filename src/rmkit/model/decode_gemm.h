@@ -22,6 +22,11 @@ namespace rmkit::model {
 
 // Rows of one call that take the oneDNN path (decode batches; prefill chunks stay on BLAS).
 inline constexpr int64_t kDecodeGemmMaxRows = 64;
+// Smallest weight (in x out elements) that takes it: below, OpenBLAS's small-matrix kernels need no
+// repack and oneDNN's per-call cost dominates (bench_matmul --shape tiny --tokens 16: oneDNN 0.6-1.0x
+// on stories260K's 64 x 172 products; LASeR's loop on stories260K generated 15.6k tokens/s with them
+// on oneDNN, 18.4k-20.2k without).
+inline constexpr int64_t kDecodeGemmMinWeight = 1 << 16;
 
 // Enables the path on this thread while alive (nestable; restores the previous state).
 class DecodeGemmScope {
@@ -43,8 +48,8 @@ enum class WeightLayout {
   kInOut,  // [in, out]: GPT-2's Conv1D (read in place, no copy)
 };
 
-// The oneDNN path when it applies (scope active, 2..kDecodeGemmMaxRows rows, fp32, no autograd
-// recording, no autocast), else nullopt. x [..., in] -> [..., out]; b may be undefined.
+// The oneDNN path when it applies (scope active, 2..kDecodeGemmMaxRows rows, a weight of at least
+// kDecodeGemmMinWeight elements, fp32, no autograd recording, no autocast), else nullopt. x [..., in] -> [..., out]; b may be undefined.
 std::optional<torch::Tensor> decode_dense(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
                                           WeightLayout layout);
 
