@@ -1,11 +1,12 @@
 // Generation engine bench (src/rmkit/serve/engine.h), in-process, random-init Llama shape:
 //   streams:  S concurrent streamed requests (prompt --prompt-len, --max-tokens new tokens,
-//             ignore_eos) for S = 1 and S = --streams: decode tokens/s, p50/p99 time to first token
-//             and inter-token latency; the S streams again with decode-step linears on torch's BLAS
+//             ignore_eos) for S = 1 and S = --streams, --repeats times each: decode tokens/s of the
+//             median run, p50/p99 time to first token and inter-token latency; the S streams again with decode-step linears on torch's BLAS
 //             (EngineConfig::decode_gemm off), and the bytes of the oneDNN path's weight copies;
 //   sharing:  n = --n samples of one --share-prompt-len prompt with the shared prompt, against n
 //             independent requests with the same seeds (each computes the prompt);
 // One JSON line on stdout. bench/generate_compare.sh adds the PyTorch reference.
+#include <algorithm>
 #include <thread>
 
 #include "bench_common.h"
@@ -65,6 +66,26 @@ StreamStats run_streams(serve::Engine& e, int streams, int64_t prompt_len, int64
   return st;
 }
 
+// `repeats` runs (each phase lasts well under a second, so one run is at the mercy of a neighbour's
+// burst): tokens/s of the median run; latencies of all runs.
+StreamStats run_repeated(serve::Engine& e, int repeats, int streams, int64_t prompt_len, int64_t max_tokens,
+                         int64_t vocab, uint64_t seed) {
+  std::vector<StreamStats> runs;
+  for (int r = 0; r < repeats; ++r) runs.push_back(run_streams(e, streams, prompt_len, max_tokens, vocab, seed));
+  std::vector<size_t> order(runs.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(),
+            [&](size_t a, size_t b) { return runs[a].tokens / runs[a].seconds < runs[b].tokens / runs[b].seconds; });
+  StreamStats st = runs[order[order.size() / 2]];
+  st.ttft.clear();
+  st.itl.clear();
+  for (const auto& r : runs) {
+    st.ttft.insert(st.ttft.end(), r.ttft.begin(), r.ttft.end());
+    st.itl.insert(st.itl.end(), r.itl.begin(), r.itl.end());
+  }
+  return st;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -77,6 +98,8 @@ int main(int argc, char** argv) {
       {"share-prompt-len", OptKind::Int, "500", "prompt tokens for the sharing bench"},
       {"share-max-tokens", OptKind::Int, "32", "new tokens per sample in the sharing bench"},
       {"seed", OptKind::Int, "1", "seed"},
+      {"repeats", OptKind::Int, "5", "runs of each streams phase (tokens/s of the median run)"},
+      {"compare-blas", OptKind::Int, "1", "also run the streams with decode linears on torch's BLAS (0: skip, e.g. to profile)"},
       {"threads", OptKind::Int, "0", "intra-op threads (0 = physical cores)"},
   };
   try {
@@ -96,17 +119,18 @@ int main(int argc, char** argv) {
     const int S = static_cast<int>(o.integer("streams"));
     const uint64_t seed = static_cast<uint64_t>(o.integer("seed"));
     run_streams(engine, 2, 16, 8, shape.vocab, seed);  // warm-up
-    auto one = run_streams(engine, 1, o.integer("prompt-len"), o.integer("max-tokens"), shape.vocab, seed);
-    auto many = run_streams(engine, S, o.integer("prompt-len"), o.integer("max-tokens"), shape.vocab, seed);
+    const int R = static_cast<int>(std::max<int64_t>(1, o.integer("repeats")));
+    auto one = run_repeated(engine, R, 1, o.integer("prompt-len"), o.integer("max-tokens"), shape.vocab, seed);
+    auto many = run_repeated(engine, R, S, o.integer("prompt-len"), o.integer("max-tokens"), shape.vocab, seed);
     const int64_t copy_bytes = model::decode_gemm_cache_bytes();
     // the same S streams with decode-step linears on torch's BLAS (EngineConfig::decode_gemm off)
-    StreamStats many_blas;
-    {
+    StreamStats many_blas = many;
+    if (o.integer("compare-blas") != 0) {
       serve::EngineConfig eb = ec;
       eb.decode_gemm = false;
       serve::Engine blas(model, tok, eb);
       run_streams(blas, 2, 16, 8, shape.vocab, seed);  // warm-up
-      many_blas = run_streams(blas, S, o.integer("prompt-len"), o.integer("max-tokens"), shape.vocab, seed);
+      many_blas = run_repeated(blas, R, S, o.integer("prompt-len"), o.integer("max-tokens"), shape.vocab, seed);
     }
     int64_t param_bytes = 0;
     for (const auto& p : model->parameters()) param_bytes += p.numel() * static_cast<int64_t>(p.element_size());
@@ -140,6 +164,7 @@ int main(int argc, char** argv) {
                         {"threads", at::get_num_threads()},
                         {"one_stream_tokens_per_s", one.tokens / one.seconds},
                         {"streams", S},
+                        {"repeats", R},
                         {"streams_tokens_per_s", many.tokens / many.seconds},
                         {"streams_ratio", (many.tokens / many.seconds) / (one.tokens / one.seconds)},
                         {"streams_tokens_per_s_blas", many_blas.tokens / many_blas.seconds},
