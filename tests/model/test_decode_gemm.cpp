@@ -1,9 +1,12 @@
 // Decode-step linears (model/decode_gemm.h): inside a DecodeGemmScope, rows in [2, 64] go through
 // oneDNN on a transposed weight copy and equal torch's linear to fp32 summation order; every
 // other case is torch's own call (bitwise); a weight changed in place is re-copied; the copies are
-// counted and freed; autograd and autocast keep torch's path.
+// counted and freed; threads share them; autograd and autocast keep torch's path.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
+
+#include <thread>
+#include <vector>
 
 #include "rmkit/model/decode_gemm.h"
 #include "rmkit/train/autocast.h"
@@ -107,6 +110,30 @@ TEST_F(DecodeGemm, WeightChangedInPlaceIsRecopied) {
   torch::NoGradGuard ng;
   dense(x, w2);
   EXPECT_EQ(decode_gemm_cache_bytes(), 1024 * 128 * 4);
+}
+
+TEST_F(DecodeGemm, ThreadsShareCachedWeightsAndPrimitives) {
+  // engines run on their own threads and come and go: a primitive created on one thread runs on others
+  torch::manual_seed(6);
+  auto w = torch::randn({384, 256});
+  auto x = torch::randn({12, 256});
+  auto ref = torch::nn::functional::linear(x, w);
+  c10::InferenceMode guard;
+  {
+    DecodeGemmScope scope;
+    dense(x, w);  // created here
+  }
+  std::vector<double> worst(3, 0.0);
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < worst.size(); ++t)
+    threads.emplace_back([&, t] {
+      c10::InferenceMode g;
+      DecodeGemmScope scope;
+      for (int i = 0; i < 50; ++i) worst[t] = std::max(worst[t], rel_diff(dense(x, w), ref));
+    });
+  for (auto& th : threads) th.join();
+  for (double d : worst) EXPECT_LT(d, 1e-5);
+  EXPECT_EQ(decode_gemm_cache_bytes(), 384 * 256 * 4);
 }
 
 TEST_F(DecodeGemm, AutogradAndAutocastKeepTorchsPath) {

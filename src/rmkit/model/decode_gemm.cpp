@@ -6,6 +6,7 @@
 #include <mutex>
 #include <tuple>
 #include <unordered_map>
+#include <vector>
 
 #ifdef RMKIT_HAVE_DNNL
 #include <oneapi/dnnl/dnnl.hpp>
@@ -35,12 +36,20 @@ struct WeightCopy {
 };
 
 // (rows, in, out, bias) -> primitive; shapes of one model are few, rows at most kDecodeGemmMaxRows.
+// Primitives are shared by every thread that calls (engine threads come and go, several models'
+// engines share shapes), so they use a user scratchpad: with the library's (default) scratchpad a
+// primitive must run on the thread that created it; with the caller's own buffer any thread may
+// run it (oneDNN's scratchpad_mode documentation).
 using PrimKey = std::tuple<int64_t, int64_t, int64_t, bool>;
+struct Prim {
+  dnnl::matmul mm;
+  dnnl::memory::desc scratchpad;
+};
 
 struct Cache {
   std::mutex mu;
   std::unordered_map<const c10::TensorImpl*, WeightCopy> weights;
-  std::map<PrimKey, dnnl::matmul> prims;
+  std::map<PrimKey, Prim> prims;
   dnnl::engine eng{dnnl::engine::kind::cpu, 0};
 };
 
@@ -63,7 +72,7 @@ torch::Tensor transposed(Cache& c, const torch::Tensor& w) {
   return c.weights.insert_or_assign(impl, WeightCopy(w)).first->second.wt;
 }
 
-dnnl::matmul& primitive(Cache& c, int64_t M, int64_t K, int64_t N, bool bias) {
+const Prim& primitive(Cache& c, int64_t M, int64_t K, int64_t N, bool bias) {
   const PrimKey key{M, K, N, bias};
   auto it = c.prims.find(key);
   if (it != c.prims.end()) return it->second;
@@ -73,7 +82,10 @@ dnnl::matmul& primitive(Cache& c, int64_t M, int64_t K, int64_t N, bool bias) {
   dnnl::memory::desc d({M, N}, dt::f32, dnnl::memory::dims{N, 1});
   auto desc = bias ? dnnl::matmul::desc(a, b, dnnl::memory::desc({1, N}, dt::f32, dnnl::memory::dims{N, 1}), d)
                    : dnnl::matmul::desc(a, b, d);
-  return c.prims.emplace(key, dnnl::matmul(dnnl::matmul::primitive_desc(desc, c.eng))).first->second;
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  dnnl::matmul::primitive_desc pd(desc, attr, c.eng);
+  return c.prims.emplace(key, Prim{dnnl::matmul(pd), pd.scratchpad_desc()}).first->second;
 }
 
 bool eligible(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, int64_t rows) {
@@ -104,11 +116,11 @@ std::optional<torch::Tensor> decode_dense(const torch::Tensor& x, const torch::T
   auto y = torch::empty(sizes, x.options());
   Cache& c = cache();
   torch::Tensor w;  // [in, out] contiguous
-  dnnl::matmul mm;
+  Prim prim;
   {
     std::lock_guard<std::mutex> lk(c.mu);  // engines of several models may call at once
     w = out_in ? transposed(c, weight) : weight;
-    mm = primitive(c, rows, K, N, bias.defined());  // a handle: executing it needs no lock
+    prim = primitive(c, rows, K, N, bias.defined());  // handles: executing needs no lock
   }
   using dt = dnnl::memory::data_type;
   dnnl::memory am({{rows, K}, dt::f32, dnnl::memory::dims{K, 1}}, c.eng, xc.data_ptr());
@@ -117,8 +129,13 @@ std::optional<torch::Tensor> decode_dense(const torch::Tensor& x, const torch::T
   std::unordered_map<int, dnnl::memory> args = {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, dm}};
   if (bias.defined())
     args.emplace(DNNL_ARG_BIAS, dnnl::memory({{1, N}, dt::f32, dnnl::memory::dims{N, 1}}, c.eng, bias.data_ptr()));
+  if (const size_t need = prim.scratchpad.get_size(); need > 0) {
+    thread_local std::vector<uint8_t> scratch;  // this thread's executions only
+    if (scratch.size() < need) scratch.resize(need);
+    args.emplace(DNNL_ARG_SCRATCHPAD, dnnl::memory(prim.scratchpad, c.eng, scratch.data()));
+  }
   thread_local dnnl::stream s(c.eng);
-  mm.execute(s, args);
+  prim.mm.execute(s, args);
   s.wait();
   return y;
 }
