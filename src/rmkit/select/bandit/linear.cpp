@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <thread>
 
 #include "rmkit/core/error.h"
 
@@ -15,6 +16,7 @@ RidgeArms::RidgeArms(size_t arms, size_t dim, double lambda, int low_rank)
     x_.assign(arms, {});
     m_.assign(arms, {});
     p_.assign(arms, {});
+    p_stale_.assign(arms, 0);
     return;
   }
   a_inv_.assign(arms * dim * dim, 0.0);
@@ -44,7 +46,7 @@ void RidgeArms::solve(size_t k, const double* c, double* u) const {
   for (size_t j = 0; j < dim_; ++j) u[j] /= lambda_;
 }
 
-void RidgeArms::ucb_terms(size_t k, const double* c, double* c_theta, double* c_ainv_c) const {
+void RidgeArms::ucb_terms(size_t k, const double* c, double* c_theta, double* c_ainv_c, std::vector<double>* g_out) const {
   if (!low_rank_) {
     std::vector<double> u(dim_);
     solve(k, c, u.data());
@@ -55,21 +57,59 @@ void RidgeArms::ucb_terms(size_t k, const double* c, double* c_theta, double* c_
   const auto& x = x_[k];
   const auto& m = m_[k];
   const size_t t = x.size() / dim_;
-  std::vector<double> g(t), mg(t);
-  for (size_t i = 0; i < t; ++i) g[i] = dot(x.data() + i * dim_, c, dim_);
+  std::vector<double> g_own;
+  std::vector<double>& g = g_out ? *g_out : g_own;
+  g.resize(t);
+  std::vector<double> mg(t);
+  auto& p = p_[k];
+  if (p_stale_[k]) {  // one pass: X's row is read once for both products
+    p.resize(t);
+    for (size_t i = 0; i < t; ++i) {
+      g[i] = dot(x.data() + i * dim_, c, dim_);
+      p[i] = dot(x.data() + i * dim_, b(k), dim_);
+    }
+    p_stale_[k] = 0;
+  } else {
+    for (size_t i = 0; i < t; ++i) g[i] = dot(x.data() + i * dim_, c, dim_);
+  }
   for (size_t i = 0; i < t; ++i) mg[i] = dot(m.data() + i * t, g.data(), t);
-  *c_theta = (dot(c, b(k), dim_) - dot(p_[k].data(), mg.data(), t)) / lambda_;
+  *c_theta = (dot(c, b(k), dim_) - dot(p.data(), mg.data(), t)) / lambda_;
   *c_ainv_c = (dot(c, c, dim_) - dot(g.data(), mg.data(), t)) / lambda_;
 }
 
-void RidgeArms::add_low_rank(size_t k, const double* c) {
+void RidgeArms::ucb_terms_all(const double* c, double* c_theta, double* c_ainv_c,
+                              std::vector<std::vector<double>>* g_out) const {
+  if (g_out) g_out->resize(arms_);
+  auto run = [&](size_t k) { ucb_terms(k, c, c_theta + k, c_ainv_c + k, g_out ? &(*g_out)[k] : nullptr); };
+  size_t values = 0;
+  if (low_rank_)
+    for (const auto& x : x_) values += x.size();
+  const size_t hw = std::max<size_t>(1, std::thread::hardware_concurrency());
+  const size_t n_threads = std::min({kMaxSelectThreads, hw, arms_});
+  if (values < kParallelValues || n_threads < 2) {
+    for (size_t k = 0; k < arms_; ++k) run(k);
+    return;
+  }
+  // arms k = w, w + n, w + 2n, ... on worker w (this thread is worker 0)
+  std::vector<std::thread> workers;
+  for (size_t w = 1; w < n_threads; ++w)
+    workers.emplace_back([&, w] {
+      for (size_t k = w; k < arms_; k += n_threads) run(k);
+    });
+  for (size_t k = 0; k < arms_; k += n_threads) run(k);
+  for (auto& th : workers) th.join();
+}
+
+void RidgeArms::add_low_rank(size_t k, const double* c, const std::vector<double>* g_given) {
   // M' = (lambda I + X' X'^T)^{-1} with X' = [X; c]: g = X c, s = lambda + c.c - g^T M g,
   // M' = [[M + (M g)(M g)^T / s, -(M g) / s], [-(M g)^T / s, 1 / s]]
   auto& x = x_[k];
   auto& m = m_[k];
   const size_t t = x.size() / dim_;
   std::vector<double> g(t), mg(t);
-  for (size_t i = 0; i < t; ++i) g[i] = dot(x.data() + i * dim_, c, dim_);
+  if (g_given && g_given->size() == t) g = *g_given;  // the same dot products, computed by the select
+  else
+    for (size_t i = 0; i < t; ++i) g[i] = dot(x.data() + i * dim_, c, dim_);
   for (size_t i = 0; i < t; ++i) mg[i] = dot(m.data() + i * t, g.data(), t);
   const double s = lambda_ + dot(c, c, dim_) - dot(g.data(), mg.data(), t);
   std::vector<double> n((t + 1) * (t + 1));
@@ -83,18 +123,12 @@ void RidgeArms::add_low_rank(size_t k, const double* c) {
   x.insert(x.end(), c, c + dim_);
 }
 
-void RidgeArms::refresh_p(size_t k) {
-  const size_t t = x_[k].size() / dim_;
-  p_[k].resize(t);
-  for (size_t i = 0; i < t; ++i) p_[k][i] = dot(x_[k].data() + i * dim_, b(k), dim_);
-}
-
-void RidgeArms::add(size_t k, const double* c, const double* u, double r) {
+void RidgeArms::add(size_t k, const double* c, const double* u, double r, const std::vector<double>* g) {
   double* bk = b_.data() + k * dim_;
   for (size_t i = 0; i < dim_; ++i) bk[i] += r * c[i];
   if (low_rank_) {
-    add_low_rank(k, c);
-    refresh_p(k);
+    add_low_rank(k, c, g);
+    p_stale_[k] = 1;
     return;
   }
   const double inv_den = 1.0 / (1.0 + dot(c, u, dim_));
@@ -146,8 +180,8 @@ void RidgeArms::load(const nlohmann::json& j) {
   for (size_t k = 0; k < arms_; ++k) {  // rebuild M exactly as the updates built it
     x_[k].clear();
     m_[k].clear();
-    for (size_t i = 0; i < rows[k].size() / dim_; ++i) add_low_rank(k, rows[k].data() + i * dim_);
-    refresh_p(k);
+    for (size_t i = 0; i < rows[k].size() / dim_; ++i) add_low_rank(k, rows[k].data() + i * dim_, nullptr);
+    p_stale_[k] = 1;
   }
 }
 
@@ -157,17 +191,16 @@ LinUcb::LinUcb(const BanditParams& p)
 size_t LinUcb::choose(const Context& c) {
   const size_t d = params_.dim;
   scores_.assign(params_.arms, 0.0);
+  std::vector<double> quad(params_.arms, 0.0);
+  if (ridge_.low_rank()) ridge_.ucb_terms_all(c.data(), exploit_.data(), quad.data(), &g_);
   for (size_t k = 0; k < params_.arms; ++k) {
-    double quad = 0;
-    if (ridge_.low_rank()) {
-      ridge_.ucb_terms(k, c.data(), &exploit_[k], &quad);
-    } else {
+    if (!ridge_.low_rank()) {
       double* u = u_.data() + k * d;
       ridge_.solve(k, c.data(), u);
       exploit_[k] = dot(u, ridge_.b(k), d);  // c.theta = c.A^{-1}b = (A^{-1}c).b, A^{-1} symmetric
-      quad = dot(c.data(), u, d);
+      quad[k] = dot(c.data(), u, d);
     }
-    bonus_[k] = params_.alpha * std::sqrt(std::max(0.0, quad));
+    bonus_[k] = params_.alpha * std::sqrt(std::max(0.0, quad[k]));
     scores_[k] = exploit_[k] + bonus_[k];
   }
   last_context_ = c;
@@ -178,8 +211,9 @@ size_t LinUcb::choose(const Context& c) {
 void LinUcb::learn(size_t arm, const Context& c, double reward) {
   const size_t d = params_.dim;
   double* u = u_.data() + arm * d;
-  if (!ridge_.low_rank() && (!u_valid_ || c != last_context_)) ridge_.solve(arm, c.data(), u);
-  ridge_.add(arm, c.data(), u, reward);
+  const bool same = u_valid_ && c == last_context_;
+  if (!ridge_.low_rank() && !same) ridge_.solve(arm, c.data(), u);
+  ridge_.add(arm, c.data(), u, reward, ridge_.low_rank() && same ? &g_[arm] : nullptr);
   u_valid_ = false;
 }
 
@@ -196,24 +230,27 @@ LinearThompson::LinearThompson(const BanditParams& p)
 size_t LinearThompson::choose(const Context& c) {
   const size_t d = params_.dim;
   scores_.assign(params_.arms, 0.0);
-  for (size_t k = 0; k < params_.arms; ++k) {
-    double mean = 0, quad = 0;
-    if (ridge_.low_rank()) {
-      ridge_.ucb_terms(k, c.data(), &mean, &quad);
-    } else {
+  std::vector<double> mean(params_.arms, 0.0), quad(params_.arms, 0.0);
+  if (ridge_.low_rank()) ridge_.ucb_terms_all(c.data(), mean.data(), quad.data(), &g_);
+  for (size_t k = 0; k < params_.arms; ++k) {  // normals drawn in arm order
+    if (!ridge_.low_rank()) {
       ridge_.solve(k, c.data(), u_.data());
-      mean = dot(u_.data(), ridge_.b(k), d);
-      quad = dot(c.data(), u_.data(), d);
+      mean[k] = dot(u_.data(), ridge_.b(k), d);
+      quad[k] = dot(c.data(), u_.data(), d);
     }
-    const double sd = params_.v * std::sqrt(std::max(0.0, quad));
-    scores_[k] = mean + sd * rng_.normal();
+    const double sd = params_.v * std::sqrt(std::max(0.0, quad[k]));
+    scores_[k] = mean[k] + sd * rng_.normal();
   }
+  last_context_ = c;
+  g_valid_ = ridge_.low_rank();
   return argmax_lowest(scores_);
 }
 
 void LinearThompson::learn(size_t arm, const Context& c, double reward) {
   if (!ridge_.low_rank()) ridge_.solve(arm, c.data(), u_.data());
-  ridge_.add(arm, c.data(), u_.data(), reward);
+  const bool same = g_valid_ && c == last_context_;
+  ridge_.add(arm, c.data(), u_.data(), reward, same ? &g_[arm] : nullptr);
+  g_valid_ = false;
 }
 
 nlohmann::json LinearThompson::save_model() const {
@@ -227,6 +264,7 @@ void LinearThompson::load_model(const nlohmann::json& m) {
   r.load(m);
   rng_.set_state(m.at("rng_state").get<uint64_t>());
   ridge_ = std::move(r);
+  g_valid_ = false;
 }
 
 }  // namespace rmkit::select
