@@ -4,6 +4,7 @@
 
 #include <map>
 #include <mutex>
+#include <set>
 #include <tuple>
 #include <unordered_map>
 #include <vector>
@@ -50,6 +51,7 @@ struct Cache {
   std::mutex mu;
   std::unordered_map<const c10::TensorImpl*, WeightCopy> weights;
   std::map<PrimKey, Prim> prims;
+  std::set<PrimKey> failed;  // shapes oneDNN refused: torch's linear from then on
   dnnl::engine eng{dnnl::engine::kind::cpu, 0};
 };
 
@@ -72,20 +74,27 @@ torch::Tensor transposed(Cache& c, const torch::Tensor& w) {
   return c.weights.insert_or_assign(impl, WeightCopy(w)).first->second.wt;
 }
 
-const Prim& primitive(Cache& c, int64_t M, int64_t K, int64_t N, bool bias) {
+// nullptr when oneDNN cannot make one for the shape (then the caller uses torch's linear).
+const Prim* primitive(Cache& c, int64_t M, int64_t K, int64_t N, bool bias) {
   const PrimKey key{M, K, N, bias};
   auto it = c.prims.find(key);
-  if (it != c.prims.end()) return it->second;
-  using dt = dnnl::memory::data_type;
-  dnnl::memory::desc a({M, K}, dt::f32, dnnl::memory::dims{K, 1});
-  dnnl::memory::desc b({K, N}, dt::f32, dnnl::memory::dims{N, 1});
-  dnnl::memory::desc d({M, N}, dt::f32, dnnl::memory::dims{N, 1});
-  auto desc = bias ? dnnl::matmul::desc(a, b, dnnl::memory::desc({1, N}, dt::f32, dnnl::memory::dims{N, 1}), d)
-                   : dnnl::matmul::desc(a, b, d);
-  dnnl::primitive_attr attr;
-  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-  dnnl::matmul::primitive_desc pd(desc, attr, c.eng);
-  return c.prims.emplace(key, Prim{dnnl::matmul(pd), pd.scratchpad_desc()}).first->second;
+  if (it != c.prims.end()) return &it->second;
+  if (c.failed.count(key)) return nullptr;
+  try {
+    using dt = dnnl::memory::data_type;
+    dnnl::memory::desc a({M, K}, dt::f32, dnnl::memory::dims{K, 1});
+    dnnl::memory::desc b({K, N}, dt::f32, dnnl::memory::dims{N, 1});
+    dnnl::memory::desc d({M, N}, dt::f32, dnnl::memory::dims{N, 1});
+    auto desc = bias ? dnnl::matmul::desc(a, b, dnnl::memory::desc({1, N}, dt::f32, dnnl::memory::dims{N, 1}), d)
+                     : dnnl::matmul::desc(a, b, d);
+    dnnl::primitive_attr attr;
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    dnnl::matmul::primitive_desc pd(desc, attr, c.eng);
+    return &c.prims.emplace(key, Prim{dnnl::matmul(pd), pd.scratchpad_desc()}).first->second;
+  } catch (const dnnl::error&) {
+    c.failed.insert(key);
+    return nullptr;
+  }
 }
 
 bool eligible(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, int64_t rows) {
@@ -119,8 +128,10 @@ std::optional<torch::Tensor> decode_dense(const torch::Tensor& x, const torch::T
   Prim prim;
   {
     std::lock_guard<std::mutex> lk(c.mu);  // engines of several models may call at once
+    const Prim* p = primitive(c, rows, K, N, bias.defined());
+    if (!p) return std::nullopt;
+    prim = *p;  // handles: executing needs no lock
     w = out_in ? transposed(c, weight) : weight;
-    prim = primitive(c, rows, K, N, bias.defined());  // handles: executing needs no lock
   }
   using dt = dnnl::memory::data_type;
   dnnl::memory am({{rows, K}, dt::f32, dnnl::memory::dims{K, 1}}, c.eng, xc.data_ptr());

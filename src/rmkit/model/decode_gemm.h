@@ -8,7 +8,8 @@
 // small shape: 320-420 vs 110-140 GFLOP/s). So, inside a DecodeGemmScope, dense() keeps a
 // transposed copy of each weight it meets (refreshed when the weight changes: version counter or
 // storage) and runs rows in [2, kMaxRows] through a cached oneDNN primitive. One row stays on
-// torch (gemv, no packing there either); so do training, autograd, non-fp32 and big batches.
+// torch (gemv, no packing there either); so do training, autograd, non-fp32, big batches and any
+// shape oneDNN refuses to make a primitive for (remembered, not retried).
 //
 // The copies cost one extra weight's memory per linear layer used in a scope (docs/serve.md).
 // Without oneDNN at build time (RMKIT_HAVE_DNNL undefined) dense() is torch's.
