@@ -47,8 +47,9 @@ namespace {
 // One decode token (L = 1) of one query head against its parts' keys: plain loops over the
 // contiguous [Hkv, capacity, D] caches, no tensor op dispatch (a step of 16 sequences would
 // otherwise spend most of its time issuing ~10 small ops per sequence and layer).
-RMKIT_CLONES void decode_head(const float* q, int64_t D, float scale, const std::vector<std::pair<const float*, int64_t>>& keys,
-                 const std::vector<const float*>& values, float* out, std::vector<float>& scores) {
+RMKIT_CLONES void decode_head(const float* q, int64_t D, float scale,
+                              const std::vector<std::pair<const float*, int64_t>>& keys,
+                              const std::vector<const float*>& values, float* out, std::vector<float>& scores) {
   int64_t S = 0;
   for (const auto& k : keys) S += k.second;
   scores.resize(static_cast<size_t>(S));

@@ -1,5 +1,4 @@
 #include "rmkit/model/blocks.h"
-
 #include "rmkit/model/attention_kv.h"
 
 #include <cmath>

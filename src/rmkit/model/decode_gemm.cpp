@@ -113,7 +113,7 @@ bool decode_gemm_available() { return true; }
 
 std::optional<torch::Tensor> decode_dense(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
                                           WeightLayout layout) {
-  if (weight.dim() != 2) return std::nullopt;
+  if (!t_active || weight.dim() != 2) return std::nullopt;  // first: every linear of training passes here
   const bool out_in = layout == WeightLayout::kOutIn;
   const int64_t K = weight.size(out_in ? 1 : 0), N = weight.size(out_in ? 0 : 1);
   if (x.dim() < 1 || x.size(-1) != K) return std::nullopt;
