@@ -3,7 +3,8 @@
 // sequences, each chosen token checked against a teacher-forced full forward computed outside the
 // engine (torch's linears): log-probs to 1e-4 and every token the forward's argmax (up to ties
 // within 1e-4). Llama (nn::Linear weights, k/v below the size threshold) and GPT-2 (Conv1D weights
-// read in place, the tied LM head copied).
+// read in place, the tied LM head copied); and a seeded request alone equals the same request among
+// 15 others.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -74,6 +75,51 @@ void check_against_full_forward(const model::ModelConfig& cfg) {
       EXPECT_GE(lp, row.max().item<double>() - 1e-4) << "sequence " << i << " step " << t << ": not the argmax";
     }
   }
+  model::decode_gemm_clear_cache();
+}
+
+// Batch invariance where it is hardest: alone, the request decodes one row per step (torch's gemv);
+// among 15 others, 16 rows per step on oneDNN. The seeded tokens must not change.
+TEST(EngineDecodeGemm, SeededRequestAloneEqualsAmongFifteenOthers) {
+  if (!model::decode_gemm_available()) GTEST_SKIP() << "built without oneDNN";
+  const auto tok_path = testing::asset("models/stories260K/tok512.model");
+  RMKIT_REQUIRE_ASSET(tok_path);
+  std::shared_ptr<text::Tokenizer> tok(text::load_tokenizer(tok_path).release());
+  torch::manual_seed(11);
+  auto model = model::create_model(llama_256());
+  model->eval();
+  std::mt19937 rng(8);
+  auto prompt = [&](int len) {
+    std::vector<int32_t> p = {1};
+    while (static_cast<int>(p.size()) < len) p.push_back(static_cast<int32_t>(3 + rng() % 509));
+    return p;
+  };
+  SamplingParams sp;
+  sp.temperature = 0.9;
+  sp.top_p = 0.95;
+  sp.max_tokens = 32;
+  sp.ignore_eos = true;
+  sp.seed = 77;
+  const auto mine = prompt(12);
+  std::vector<int32_t> alone;
+  {
+    Engine e(model, tok, EngineConfig{});
+    alone = e.generate_many({mine}, {sp})[0][0].tokens;
+  }
+  model::decode_gemm_clear_cache();
+  Engine e(model, tok, EngineConfig{});
+  std::vector<std::shared_ptr<GenHandle>> others;
+  for (int i = 0; i < 15; ++i) {
+    SamplingParams q = sp;
+    q.seed = 100 + static_cast<uint64_t>(i);
+    q.max_tokens = 40;
+    others.push_back(e.submit(prompt(6 + i), q));
+  }
+  auto h = e.submit(mine, sp);
+  ASSERT_TRUE(h->wait(std::chrono::steady_clock::now() + std::chrono::seconds(120)));
+  for (auto& o : others) ASSERT_TRUE(o->wait(std::chrono::steady_clock::now() + std::chrono::seconds(120)));
+  EXPECT_EQ(h->results[0].tokens, alone);
+  EXPECT_GT(model::decode_gemm_cache_bytes(), 0) << "the batched run did not take the oneDNN path";
   model::decode_gemm_clear_cache();
 }
 
