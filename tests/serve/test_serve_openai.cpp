@@ -167,35 +167,50 @@ TEST(ServeOpenAI, ParametersAreCheckedStrictly) {
 
 TEST(ServeOpenAI, DisconnectMidStreamFreesTheSequenceAndFloodsRecover) {
   RMKIT_REQUIRE_ASSET(rmkit::testing::asset(kBin));
-  auto cfg = lm_config();
-  cfg.engine.max_queue = 2;
-  cfg.engine.kv_cache_mb = 1;
-  RunningServer srv(cfg);
   const Labels lm = {{"model", "lm"}};
-  {  // read the first chunk, then hang up
+  // The abandoned stream is n = 64 samples of 450 tokens (28,800 tokens, about a second of
+  // stories260K decoding here; one sample takes ~0.1 s), so it is still running when checked even
+  // if this thread is descheduled for a while under a loaded ctest.
+  constexpr int kN = 64, kTokens = 450;
+  {
+    auto cfg = lm_config();
+    cfg.engine.kv_cache_mb = 64;
+    RunningServer srv(cfg);
     int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_port = htons(static_cast<uint16_t>(srv.port));
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-    const std::string body = json{{"prompt", "Once upon a time"}, {"max_tokens", 450}, {"ignore_eos", true},
-                                  {"temperature", 0}, {"stream", true}}.dump();
+    const std::string body = json{{"prompt", "Once upon a time"}, {"max_tokens", kTokens}, {"ignore_eos", true},
+                                  {"temperature", 0.8}, {"seed", 1}, {"n", kN}, {"stream", true}}.dump();
     const std::string req = "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
                             std::to_string(body.size()) + "\r\n\r\n" + body;
     ASSERT_EQ(::send(fd, req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
+    // until the first event: the response headers alone can arrive before the engine admits the
+    // request (and reserves its KV cache)
+    std::string got;
     char buf[512];
-    pollfd p{fd, POLLIN, 0};
-    ASSERT_GT(::poll(&p, 1, 30000), 0);
-    ASSERT_GT(::recv(fd, buf, sizeof buf, 0), 0);
+    while (got.find("data: ") == std::string::npos) {
+      pollfd p{fd, POLLIN, 0};
+      ASSERT_GT(::poll(&p, 1, 30000), 0);
+      const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      ASSERT_GT(n, 0);
+      got.append(buf, static_cast<size_t>(n));
+    }
     EXPECT_GT(srv.server->metrics().value("rmkit_kv_cache_bytes", lm), 0);
     ::close(fd);
+    for (int i = 0; i < 300 && srv.server->metrics().value("rmkit_kv_cache_bytes", lm) > 0; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    EXPECT_EQ(srv.server->metrics().value("rmkit_kv_cache_bytes", lm), 0) << "the abandoned stream kept its KV cache";
+    EXPECT_LT(srv.server->metrics().value("rmkit_generated_tokens_total", lm), kN * (kTokens - 10))
+        << "generation went on after the client left";
   }
-  for (int i = 0; i < 300 && srv.server->metrics().value("rmkit_kv_cache_bytes", lm) > 0; ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  EXPECT_EQ(srv.server->metrics().value("rmkit_kv_cache_bytes", lm), 0) << "the abandoned stream kept its KV cache";
-  EXPECT_LT(srv.server->metrics().value("rmkit_generated_tokens_total", lm), 440) << "generation went on after the client left";
   // a flood past --max-queue: 503s with Retry-After, then normal service
+  auto cfg = lm_config();
+  cfg.engine.max_queue = 2;
+  cfg.engine.kv_cache_mb = 1;
+  RunningServer srv(cfg);
   std::atomic<int> ok{0}, busy{0}, other{0};
   std::vector<std::thread> th;
   for (int t = 0; t < 8; ++t)
