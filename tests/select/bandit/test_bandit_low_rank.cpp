@@ -113,7 +113,7 @@ TEST(BanditLowRank, ReusedProductsAndThreadedSelectsGiveTheSameBits) {
   const auto& ridge = dynamic_cast<const LinUcb&>(*a).model();
   const Context c = ctx();
   std::vector<double> th(p.arms), q(p.arms);
-  ridge.ucb_terms_all(c.data(), th.data(), q.data(), nullptr);
+  ridge.ucb_terms_all(c.data(), th.data(), q.data());
   for (size_t k = 0; k < p.arms; ++k) {
     double th1, q1;
     ridge.ucb_terms(k, c.data(), &th1, &q1);

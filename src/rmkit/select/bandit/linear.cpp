@@ -77,10 +77,13 @@ void RidgeArms::ucb_terms(size_t k, const double* c, double* c_theta, double* c_
   *c_ainv_c = (dot(c, c, dim_) - dot(g.data(), mg.data(), t)) / lambda_;
 }
 
-void RidgeArms::ucb_terms_all(const double* c, double* c_theta, double* c_ainv_c,
-                              std::vector<std::vector<double>>* g_out) const {
-  if (g_out) g_out->resize(arms_);
-  auto run = [&](size_t k) { ucb_terms(k, c, c_theta + k, c_ainv_c + k, g_out ? &(*g_out)[k] : nullptr); };
+void RidgeArms::ucb_terms_all(const double* c, double* c_theta, double* c_ainv_c) const {
+  if (low_rank_) {
+    sel_c_.assign(c, c + dim_);
+    sel_g_.resize(arms_);
+    sel_valid_ = true;
+  }
+  auto run = [&](size_t k) { ucb_terms(k, c, c_theta + k, c_ainv_c + k, low_rank_ ? &sel_g_[k] : nullptr); };
   size_t values = 0;
   if (low_rank_)
     for (const auto& x : x_) values += x.size();
@@ -123,12 +126,14 @@ void RidgeArms::add_low_rank(size_t k, const double* c, const std::vector<double
   x.insert(x.end(), c, c + dim_);
 }
 
-void RidgeArms::add(size_t k, const double* c, const double* u, double r, const std::vector<double>* g) {
+void RidgeArms::add(size_t k, const double* c, const double* u, double r) {
   double* bk = b_.data() + k * dim_;
   for (size_t i = 0; i < dim_; ++i) bk[i] += r * c[i];
   if (low_rank_) {
-    add_low_rank(k, c, g);
+    const bool same = sel_valid_ && std::equal(c, c + dim_, sel_c_.begin());
+    add_low_rank(k, c, same ? &sel_g_[k] : nullptr);
     p_stale_[k] = 1;
+    sel_valid_ = false;  // X_k changed
     return;
   }
   const double inv_den = 1.0 / (1.0 + dot(c, u, dim_));
@@ -177,6 +182,7 @@ void RidgeArms::load(const nlohmann::json& j) {
     a_inv_ = std::move(na);
     return;
   }
+  sel_valid_ = false;
   for (size_t k = 0; k < arms_; ++k) {  // rebuild M exactly as the updates built it
     x_[k].clear();
     m_[k].clear();
@@ -192,7 +198,7 @@ size_t LinUcb::choose(const Context& c) {
   const size_t d = params_.dim;
   scores_.assign(params_.arms, 0.0);
   std::vector<double> quad(params_.arms, 0.0);
-  if (ridge_.low_rank()) ridge_.ucb_terms_all(c.data(), exploit_.data(), quad.data(), &g_);
+  if (ridge_.low_rank()) ridge_.ucb_terms_all(c.data(), exploit_.data(), quad.data());
   for (size_t k = 0; k < params_.arms; ++k) {
     if (!ridge_.low_rank()) {
       double* u = u_.data() + k * d;
@@ -211,9 +217,8 @@ size_t LinUcb::choose(const Context& c) {
 void LinUcb::learn(size_t arm, const Context& c, double reward) {
   const size_t d = params_.dim;
   double* u = u_.data() + arm * d;
-  const bool same = u_valid_ && c == last_context_;
-  if (!ridge_.low_rank() && !same) ridge_.solve(arm, c.data(), u);
-  ridge_.add(arm, c.data(), u, reward, ridge_.low_rank() && same ? &g_[arm] : nullptr);
+  if (!ridge_.low_rank() && (!u_valid_ || c != last_context_)) ridge_.solve(arm, c.data(), u);
+  ridge_.add(arm, c.data(), u, reward);
   u_valid_ = false;
 }
 
@@ -231,7 +236,7 @@ size_t LinearThompson::choose(const Context& c) {
   const size_t d = params_.dim;
   scores_.assign(params_.arms, 0.0);
   std::vector<double> mean(params_.arms, 0.0), quad(params_.arms, 0.0);
-  if (ridge_.low_rank()) ridge_.ucb_terms_all(c.data(), mean.data(), quad.data(), &g_);
+  if (ridge_.low_rank()) ridge_.ucb_terms_all(c.data(), mean.data(), quad.data());
   for (size_t k = 0; k < params_.arms; ++k) {  // normals drawn in arm order
     if (!ridge_.low_rank()) {
       ridge_.solve(k, c.data(), u_.data());
@@ -241,16 +246,12 @@ size_t LinearThompson::choose(const Context& c) {
     const double sd = params_.v * std::sqrt(std::max(0.0, quad[k]));
     scores_[k] = mean[k] + sd * rng_.normal();
   }
-  last_context_ = c;
-  g_valid_ = ridge_.low_rank();
   return argmax_lowest(scores_);
 }
 
 void LinearThompson::learn(size_t arm, const Context& c, double reward) {
   if (!ridge_.low_rank()) ridge_.solve(arm, c.data(), u_.data());
-  const bool same = g_valid_ && c == last_context_;
-  ridge_.add(arm, c.data(), u_.data(), reward, same ? &g_[arm] : nullptr);
-  g_valid_ = false;
+  ridge_.add(arm, c.data(), u_.data(), reward);
 }
 
 nlohmann::json LinearThompson::save_model() const {
@@ -264,7 +265,6 @@ void LinearThompson::load_model(const nlohmann::json& m) {
   r.load(m);
   rng_.set_state(m.at("rng_state").get<uint64_t>());
   ridge_ = std::move(r);
-  g_valid_ = false;
 }
 
 }  // namespace rmkit::select

@@ -6,8 +6,9 @@
 //     (t x t), so that by Woodbury A^{-1} c = (c - X^T M X c) / lambda: O(t d + t^2) per solve and
 //     per update (M grows by a block inverse). At d = 4096 a decision over K arms reads K t d values
 //     instead of the 1 GiB of dense inverses (K = 8), for t up to about d. A select + update reads
-//     X once: the update reuses the select's g = X c, and p = X b is recomputed in the next select's
-//     pass (same dot products, so the same bits as computing them at update time). Large selects
+//     X once: add() reuses the g = X c of the last ucb_terms_all when the context is the same, and
+//     p = X b is recomputed in the next select's pass (same dot products, so the same bits as
+//     computing them at update time). Large selects
 //     split the arms over up to kMaxSelectThreads threads (the pass is memory-bound).
 // A_k itself is never formed.
 #pragma once
@@ -28,17 +29,18 @@ class RidgeArms {
   // A_k += c c^T, b_k += r c, given u = A_k^{-1} c. Dense: A^{-1} -= (u u^T) / (1 + c.u), computed
   // as (u_i u_j) / den for every (i, j) so that A^{-1} stays exactly symmetric. Low rank: c joins X
   // and M grows by the block inverse (u unused).
-  // Low rank: `g`, when given, is X_k c from ucb_terms with the same c (t values), saving the pass.
-  void add(size_t k, const double* c, const double* u, double r, const std::vector<double>* g = nullptr);
+  // Low rank: when c is the context of the last ucb_terms_all, its X_k c is reused (no pass over X).
+  void add(size_t k, const double* c, const double* u, double r);
   bool low_rank() const { return low_rank_; }
   // c.theta_k = b_k^T A_k^{-1} c and c^T A_k^{-1} c. Low rank: one pass over X (g = X c, and p = X b
   // when an update made it stale) and (c.b - p^T M g) / lambda, (c.c - g^T M g) / lambda; `g_out`
   // receives g. Dense: via solve. Arms may be computed concurrently (each touches only its own data).
   void ucb_terms(size_t k, const double* c, double* c_theta, double* c_ainv_c, std::vector<double>* g_out = nullptr) const;
-  // All arms' terms; low rank with K t d >= kParallelValues runs arms on several threads.
+  // All arms' terms; low rank with K t d >= kParallelValues runs arms on several threads, and keeps
+  // c and every arm's X c for the next add().
   static constexpr size_t kMaxSelectThreads = 4;
   static constexpr size_t kParallelValues = size_t{1} << 21;
-  void ucb_terms_all(const double* c, double* c_theta, double* c_ainv_c, std::vector<std::vector<double>>* g_out) const;
+  void ucb_terms_all(const double* c, double* c_theta, double* c_ainv_c) const;
   // Dense only (nullptr in low-rank form).
   const double* a_inv(size_t k) const { return low_rank_ ? nullptr : a_inv_.data() + k * dim_ * dim_; }
   const double* b(size_t k) const { return b_.data() + k * dim_; }
@@ -60,6 +62,10 @@ class RidgeArms {
   // in the first select after an update
   mutable std::vector<std::vector<double>> p_;
   mutable std::vector<char> p_stale_;
+  // low rank: the last ucb_terms_all's context and X_k c per arm, valid until the next add/load
+  mutable std::vector<double> sel_c_;
+  mutable std::vector<std::vector<double>> sel_g_;
+  mutable bool sel_valid_ = false;
 };
 
 // argmax_k c.theta_k + alpha sqrt(c^T A_k^{-1} c), theta_k = A_k^{-1} b_k (Li et al. 2010, disjoint
@@ -84,7 +90,6 @@ class LinUcb : public Bandit {
   RidgeArms ridge_;
   std::vector<double> exploit_, bonus_;
   std::vector<double> u_;      // A_k^{-1} c of the last select, K x d (reused by update; dense)
-  std::vector<std::vector<double>> g_;  // X_k c of the last select (reused by update; low rank)
   Context last_context_;
   bool u_valid_ = false;
 };
@@ -112,9 +117,6 @@ class LinearThompson : public Bandit {
   RidgeArms ridge_;
   SplitMix64 rng_;
   std::vector<double> u_;
-  std::vector<std::vector<double>> g_;  // as in LinUcb
-  Context last_context_;
-  bool g_valid_ = false;
 };
 
 }  // namespace rmkit::select
