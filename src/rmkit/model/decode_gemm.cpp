@@ -44,7 +44,7 @@ struct WeightCopy {
 using PrimKey = std::tuple<int64_t, int64_t, int64_t, bool>;
 struct Prim {
   dnnl::matmul mm;
-  dnnl::memory::desc scratchpad;
+  dnnl::memory::desc src, weights, bias, dst, scratchpad;  // row-major x [M, K], w [K, N], b [1, N], y [M, N]
 };
 
 struct Cache {
@@ -82,15 +82,18 @@ const Prim* primitive(Cache& c, int64_t M, int64_t K, int64_t N, bool bias) {
   if (c.failed.count(key)) return nullptr;
   try {
     using dt = dnnl::memory::data_type;
-    dnnl::memory::desc a({M, K}, dt::f32, dnnl::memory::dims{K, 1});
-    dnnl::memory::desc b({K, N}, dt::f32, dnnl::memory::dims{N, 1});
-    dnnl::memory::desc d({M, N}, dt::f32, dnnl::memory::dims{N, 1});
-    auto desc = bias ? dnnl::matmul::desc(a, b, dnnl::memory::desc({1, N}, dt::f32, dnnl::memory::dims{N, 1}), d)
-                     : dnnl::matmul::desc(a, b, d);
+    Prim p;
+    p.src = dnnl::memory::desc({M, K}, dt::f32, dnnl::memory::dims{K, 1});
+    p.weights = dnnl::memory::desc({K, N}, dt::f32, dnnl::memory::dims{N, 1});
+    p.bias = dnnl::memory::desc({1, N}, dt::f32, dnnl::memory::dims{N, 1});
+    p.dst = dnnl::memory::desc({M, N}, dt::f32, dnnl::memory::dims{N, 1});
+    auto desc = bias ? dnnl::matmul::desc(p.src, p.weights, p.bias, p.dst) : dnnl::matmul::desc(p.src, p.weights, p.dst);
     dnnl::primitive_attr attr;
     attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
     dnnl::matmul::primitive_desc pd(desc, attr, c.eng);
-    return &c.prims.emplace(key, Prim{dnnl::matmul(pd), pd.scratchpad_desc()}).first->second;
+    p.mm = dnnl::matmul(pd);
+    p.scratchpad = pd.scratchpad_desc();
+    return &c.prims.emplace(key, std::move(p)).first->second;
   } catch (const dnnl::error&) {
     c.failed.insert(key);
     return nullptr;
@@ -98,7 +101,7 @@ const Prim* primitive(Cache& c, int64_t M, int64_t K, int64_t N, bool bias) {
 }
 
 bool eligible(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, int64_t rows) {
-  if (!t_active || rows < 2 || rows > kDecodeGemmMaxRows || w.numel() < kDecodeGemmMinWeight) return false;
+  if (rows < 2 || rows > kDecodeGemmMaxRows || w.numel() < kDecodeGemmMinWeight) return false;
   if (torch::GradMode::is_enabled() && (x.requires_grad() || w.requires_grad())) return false;
   if (at::autocast::is_cpu_enabled()) return false;
   if (!x.device().is_cpu() || x.scalar_type() != torch::kFloat32 || w.scalar_type() != torch::kFloat32) return false;
@@ -133,13 +136,10 @@ std::optional<torch::Tensor> decode_dense(const torch::Tensor& x, const torch::T
     prim = *p;  // handles: executing needs no lock
     w = out_in ? transposed(c, weight) : weight;
   }
-  using dt = dnnl::memory::data_type;
-  dnnl::memory am({{rows, K}, dt::f32, dnnl::memory::dims{K, 1}}, c.eng, xc.data_ptr());
-  dnnl::memory bm({{K, N}, dt::f32, dnnl::memory::dims{N, 1}}, c.eng, w.data_ptr());
-  dnnl::memory dm({{rows, N}, dt::f32, dnnl::memory::dims{N, 1}}, c.eng, y.data_ptr());
-  std::unordered_map<int, dnnl::memory> args = {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, dm}};
-  if (bias.defined())
-    args.emplace(DNNL_ARG_BIAS, dnnl::memory({{1, N}, dt::f32, dnnl::memory::dims{N, 1}}, c.eng, bias.data_ptr()));
+  std::unordered_map<int, dnnl::memory> args = {{DNNL_ARG_SRC, dnnl::memory(prim.src, c.eng, xc.data_ptr())},
+                                                 {DNNL_ARG_WEIGHTS, dnnl::memory(prim.weights, c.eng, w.data_ptr())},
+                                                 {DNNL_ARG_DST, dnnl::memory(prim.dst, c.eng, y.data_ptr())}};
+  if (bias.defined()) args.emplace(DNNL_ARG_BIAS, dnnl::memory(prim.bias, c.eng, bias.data_ptr()));
   if (const size_t need = prim.scratchpad.get_size(); need > 0) {
     thread_local std::vector<uint8_t> scratch;  // this thread's executions only
     if (scratch.size() < need) scratch.resize(need);
