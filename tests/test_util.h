@@ -16,8 +16,11 @@ inline std::string asset(const std::string& rel) { return rmkit::asset_path(rel)
 #define RMKIT_REQUIRE_ASSET(path) \
   ASSERT_TRUE(rmkit::path_exists(path)) << "missing asset " << (path) << " (set RMKIT_ASSETS)"
 
-// A fresh empty directory under the build tree's temp area, removed by the caller if wanted.
+// A fresh empty directory under this process's test root, TMPDIR/rmkit_test_<pid>/.
 std::string temp_dir(const std::string& tag);
+// Called by test_main after the tests: removes the process's test root when every test passed,
+// keeps it (and says where on stderr) after a failure or with RMKIT_KEEP_TEST_TMP=1.
+void finish_temp_dirs(bool passed);
 
 // Path of the built rmkit binary: RMKIT_BIN from the environment, else the path CMake compiled in
 // (RMKIT_BIN_DEFAULT), else ./rmkit.

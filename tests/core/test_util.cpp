@@ -4,17 +4,42 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 
 namespace rmkit::testing {
 
+namespace {
+
+// TMPDIR/rmkit_test_<pid>: every temp_dir of this process lies under it.
+const std::filesystem::path& process_root() {
+  static const std::filesystem::path root =
+      std::filesystem::temp_directory_path() / ("rmkit_test_" + std::to_string(::getpid()));
+  return root;
+}
+
+}  // namespace
+
 std::string temp_dir(const std::string& tag) {
   static std::atomic<int> counter{0};
-  auto base = std::filesystem::temp_directory_path() /
-              ("rmkit_test_" + tag + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+  auto base = process_root() / (tag + "_" + std::to_string(counter++));
   std::filesystem::remove_all(base);
   std::filesystem::create_directories(base);
   return base.string();
+}
+
+void finish_temp_dirs(bool passed) {
+  const auto& root = process_root();
+  std::error_code ec;
+  if (!std::filesystem::exists(root, ec)) return;
+  const char* keep = std::getenv("RMKIT_KEEP_TEST_TMP");
+  if (!passed || (keep && *keep && std::string(keep) != "0")) {
+    std::fprintf(stderr, "test files kept in %s\n", root.c_str());
+    return;
+  }
+  std::filesystem::remove_all(root, ec);
+  if (ec) std::fprintf(stderr, "could not remove %s: %s\n", root.c_str(), ec.message().c_str());
 }
 
 std::string shell_quote(const std::string& s) {

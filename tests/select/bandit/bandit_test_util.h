@@ -9,25 +9,17 @@
 #include <string>
 #include <vector>
 
-#include <unistd.h>
-
 #include <nlohmann/json.hpp>
 
 #include "rmkit/core/file_io.h"
 #include "rmkit/select/bandit/replay.h"
+#include "test_util.h"
 
 namespace rmkit::bandit_test {
 
 using select::Context;
 
-inline std::string temp_dir(const std::string& tag) {
-  static int counter = 0;
-  auto p = std::filesystem::temp_directory_path() /
-           ("rmkit_bandit_" + tag + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-  std::filesystem::remove_all(p);
-  std::filesystem::create_directories(p);
-  return p.string();
-}
+inline std::string temp_dir(const std::string& tag) { return rmkit::testing::temp_dir("bandit_" + tag); }
 
 // Linear contextual bandit: theta_k ~ U[-1,1]^d, contexts N(0, I) scaled to unit length, the mean
 // reward of arm k is theta_k . c, observed with N(0, noise^2) noise.
