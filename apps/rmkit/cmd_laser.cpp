@@ -51,8 +51,7 @@ std::vector<OptionSpec> shared_options() {
   };
 }
 
-template <class C>
-void fill_shared(const Options& o, C* c) {
+void fill_shared(const Options& o, LaserRunConfig* c) {
   model::configure_runtime(static_cast<int>(o.integer("threads")));
   c->policy = o.str("policy");
   c->tokenizer = o.has("tokenizer") ? o.str("tokenizer") : "";

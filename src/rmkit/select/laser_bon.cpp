@@ -53,10 +53,7 @@ LaserBonResult laser_bon(const LaserBonConfig& cfg) {
     if (cfg.feedback.empty()) chooser.set_greedy();
   }
   const std::vector<uint64_t> counts_before = chooser.counts();
-  serve::EngineConfig ec;
-  ec.kv_cache_mb = cfg.kv_cache_mb;
-  ec.max_queue = 1 << 20;
-  serve::Engine engine(pol.model, tok, ec);
+  serve::Engine engine(pol.model, tok, laser_engine_config(cfg));
 
   std::vector<std::vector<int32_t>> ids;
   std::vector<std::vector<int64_t>> ids64;
@@ -80,13 +77,7 @@ LaserBonResult laser_bon(const LaserBonConfig& cfg) {
       arm_of.push_back(chooser.ensemble() ? 0 : chooser.choose(rows[i], 0));
       arm_scores.push_back(chooser.last_scores());
       gen.push_back(ids[i]);
-      serve::SamplingParams sp;
-      sp.n = cfg.n;
-      sp.max_tokens = cfg.max_new_tokens;
-      sp.temperature = cfg.temperature;
-      sp.top_p = cfg.top_p;
-      sp.seed = sampling_seed_base(cfg.seed) + static_cast<uint64_t>(i) * static_cast<uint64_t>(cfg.n);
-      params.push_back(sp);
+      params.push_back(laser_sampling(cfg, cfg.n, static_cast<uint64_t>(i)));
     }
     const auto outs = engine.generate_many(gen, params);
     ScoredBatch sb = score_batch(arms, chooser.ensemble(), arm_of, batch, prompts, outs);

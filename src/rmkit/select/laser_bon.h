@@ -13,19 +13,11 @@
 
 namespace rmkit::select {
 
-struct LaserBonConfig {
-  std::string policy, tokenizer, chat_template = "auto", prompts, output;
-  std::vector<ArmSpec> rms;
-  ArmOptions arm_options;
-  ArmPolicyConfig arm;
+struct LaserBonConfig : LaserRunConfig {
   std::string bandit_state;   // a laser train bandit.json ("" = start fresh)
   std::string feedback;       // JSONL {"reward": x} per prompt ("" = none)
   std::string save_state;     // where the bandit state goes after the run ("" = nowhere)
-  std::string context = "last-hidden";
-  int64_t n = 16, max_new_tokens = 150;
-  double temperature = 0.8, top_p = 1.0;
-  uint64_t seed = 0;
-  int64_t kv_cache_mb = 2048;
+  int64_t n = 16;
 };
 
 struct LaserBonResult {

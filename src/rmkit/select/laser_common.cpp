@@ -48,6 +48,23 @@ std::vector<std::unique_ptr<RewardArm>> load_arms(const std::vector<ArmSpec>& sp
 
 uint64_t sampling_seed_base(uint64_t seed) { return SplitMix64(seed).next(); }
 
+serve::EngineConfig laser_engine_config(const LaserRunConfig& cfg) {
+  serve::EngineConfig ec;
+  ec.kv_cache_mb = cfg.kv_cache_mb;
+  ec.max_queue = 1 << 20;
+  return ec;
+}
+
+serve::SamplingParams laser_sampling(const LaserRunConfig& cfg, int64_t n, uint64_t request) {
+  serve::SamplingParams sp;
+  sp.n = n;
+  sp.max_tokens = cfg.max_new_tokens;
+  sp.temperature = cfg.temperature;
+  sp.top_p = cfg.top_p;
+  sp.seed = sampling_seed_base(cfg.seed) + request * static_cast<uint64_t>(n);
+  return sp;
+}
+
 std::vector<size_t> shuffled_indices(size_t n, uint64_t seed, uint64_t iteration) {
   std::vector<size_t> v(n);
   for (size_t i = 0; i < n; ++i) v[i] = i;

@@ -36,6 +36,12 @@ std::vector<std::unique_ptr<RewardArm>> load_arms(const std::vector<ArmSpec>& sp
 // would shift one run's samples onto the other's).
 uint64_t sampling_seed_base(uint64_t seed);
 
+// The engine both verbs sample from (the run's KV-cache budget, an unbounded in-process queue).
+serve::EngineConfig laser_engine_config(const LaserRunConfig& cfg);
+// Sampling of n responses for the run's request number `request` (sample i gets seed
+// sampling_seed_base(cfg.seed) + request * n + i).
+serve::SamplingParams laser_sampling(const LaserRunConfig& cfg, int64_t n, uint64_t request);
+
 // 0..n-1 in a seeded order (Fisher-Yates on mt19937_64 draws of seed and iteration).
 std::vector<size_t> shuffled_indices(size_t n, uint64_t seed, uint64_t iteration);
 // [B, H] float64 -> B vectors, and their mean.

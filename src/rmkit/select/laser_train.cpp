@@ -108,10 +108,7 @@ LaserTrainResult laser_train(const LaserTrainConfig& cfg) {
   else if (path_exists(metrics_path)) write_file_atomic(metrics_path, "");
   MetricsLog metrics(metrics_path);
 
-  serve::EngineConfig ec;
-  ec.kv_cache_mb = cfg.kv_cache_mb;
-  ec.max_queue = 1 << 20;
-  serve::Engine engine(policy, tok, ec);
+  serve::Engine engine(policy, tok, laser_engine_config(cfg));
   Progress progress("laser train", total_steps,
                     cfg.progress == "off" ? Progress::Mode::Off : cfg.progress == "lines" ? Progress::Mode::Lines : Progress::Mode::Auto);
   progress.set_start_offset(step);
@@ -151,13 +148,7 @@ LaserTrainResult laser_train(const LaserTrainConfig& cfg) {
       std::vector<serve::SamplingParams> params;
       for (size_t b = 0; b < B; ++b) {
         gen_prompts.push_back(ids[batch[b]]);
-        serve::SamplingParams sp;
-        sp.n = cfg.n;
-        sp.max_tokens = cfg.max_new_tokens;
-        sp.temperature = cfg.temperature;
-        sp.top_p = cfg.top_p;
-        sp.seed = sampling_seed_base(cfg.seed) + static_cast<uint64_t>((step * cfg.batch_size + static_cast<int64_t>(b)) * cfg.n);
-        params.push_back(sp);
+        params.push_back(laser_sampling(cfg, cfg.n, static_cast<uint64_t>(step * cfg.batch_size + static_cast<int64_t>(b))));
       }
       const auto outs = engine.generate_many(gen_prompts, params);
       int64_t gen_tokens = 0;

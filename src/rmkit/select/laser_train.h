@@ -33,15 +33,23 @@ struct LaserPrompt {
 // {"prompt": str | messages, "category"?} rows. FormatError "FILE:LINE: ..." on a bad row.
 std::vector<LaserPrompt> read_laser_prompts(const std::string& path);
 
-struct LaserTrainConfig {
+// What `laser train` and `laser bon` share: the policy, the prompts, the arms and how one is
+// chosen, the context, and the sampling (n, whose default differs, is in each).
+struct LaserRunConfig {
   std::string policy, tokenizer, chat_template = "auto", prompts, output;
   std::vector<ArmSpec> rms;
   ArmOptions arm_options;
   ArmPolicyConfig arm;
-  std::string granularity = "batch";   // batch | instance
   std::string context = "last-hidden";
-  int64_t iterations = 10, batch_size = 16, n = 30, max_new_tokens = 150, top_pairs = 10;
+  int64_t max_new_tokens = 150;
   double temperature = 0.8, top_p = 1.0;
+  uint64_t seed = 0;
+  int64_t kv_cache_mb = 2048;
+};
+
+struct LaserTrainConfig : LaserRunConfig {
+  std::string granularity = "batch";   // batch | instance
+  int64_t iterations = 10, batch_size = 16, n = 30, top_pairs = 10;
   std::string pairs = "top-vs-rest";
   double beta = 0.1, nll_weight = 1.0;
   train::OptimConfig optim;
@@ -49,8 +57,6 @@ struct LaserTrainConfig {
   std::string lr_schedule = "constant";
   std::string lora;                     // "" = full fine-tuning
   bool bf16 = false;
-  uint64_t seed = 0;
-  int64_t kv_cache_mb = 2048;
   bool resume = false;
   int64_t stop_after = 0;               // > 0: stop (resumably) after this many iterations in total
   std::string progress = "auto";
