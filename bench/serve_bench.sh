@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # rmkit serve: throughput ratios and a load test, measured in one run.
-#   bash bench/serve_bench.sh [BUILD_DIR]        (env: PAIRS=512 CLIENTS=32 LOAD_CLIENTS=16 DURATION=60 RM=DIR)
+#   bash bench/serve_bench.sh [BUILD_DIR]        (env: PAIRS=512 CLIENTS=32 LOAD_CLIENTS=16 DURATION=60 RM=DIR
+#                                                  DATA=prefs/rmb_pairwise.jsonl.gz MAX_LENGTH=512)
 # 1. a stories260K reward model (trained for 60 steps on RMB unless RM=DIR is given);
-# 2. offline `rmkit score` on PAIRS RMB pairs: pairs/s = (PAIRS - 16) / (t(PAIRS) - t(16)), which
+# 2. offline `rmkit score` on PAIRS pairs of DATA (under the assets; default RMB): pairs/s = (PAIRS - 16) / (t(PAIRS) - t(16)), which
 #    removes start-up (model load, file read) from the offline figure;
 # 3. the same pairs through `rmkit serve` from CLIENTS concurrent clients, 4 pairs per /v1/score
 #    request, with cross-request batching and with --no-cross-request-batching (one request per
@@ -17,6 +18,7 @@ BUILD=${1:-build}
 export OPENBLAS_CORETYPE=${BENCH_CORETYPE:-SkylakeX} ATEN_CPU_CAPABILITY=${BENCH_CAPABILITY:-avx512}
 ASSETS=${RMKIT_ASSETS:-$(cd .. && pwd)/shared/assets}
 PAIRS=${PAIRS:-512}; CLIENTS=${CLIENTS:-32}; LOAD_CLIENTS=${LOAD_CLIENTS:-16}; DURATION=${DURATION:-60}
+DATA=${DATA:-prefs/rmb_pairwise.jsonl.gz}; MAX_LENGTH=${MAX_LENGTH:-512}
 RMKIT=$BUILD/rmkit; CLIENT=$BUILD/bench/bench_serve
 WORK=$(mktemp -d); SERVER_PID=""
 cleanup() { [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null; rm -rf "$WORK"; }
@@ -24,7 +26,7 @@ trap cleanup EXIT
 now() { date +%s.%N; }
 
 MODEL=$ASSETS/models/stories260K/stories260K.bin; TOK=$ASSETS/models/stories260K/tok512.model
-python3 - "$ASSETS/prefs/rmb_pairwise.jsonl.gz" "$WORK/rmb.jsonl" "$PAIRS" <<'PY'
+python3 - "$ASSETS/$DATA" "$WORK/rmb.jsonl" "$PAIRS" <<'PY'
 import gzip, json, sys
 ok = []
 with gzip.open(sys.argv[1], "rt") as f:
@@ -43,14 +45,14 @@ if [ -z "${RM:-}" ]; then
     --max-steps 60 --batch-size 16 --val-fraction 0.02 --max-length 512 >"$WORK/train.log" 2>&1
 fi
 
-t0=$(now); "$RMKIT" score --model "$RM" --data "$WORK/rmb.jsonl.16" --output "$WORK/s16.jsonl" --max-length 512 2>/dev/null; t1=$(now)
-"$RMKIT" score --model "$RM" --data "$WORK/rmb.jsonl" --output "$WORK/sall.jsonl" --max-length 512 2>/dev/null; t2=$(now)
+t0=$(now); "$RMKIT" score --model "$RM" --data "$WORK/rmb.jsonl.16" --output "$WORK/s16.jsonl" --max-length "$MAX_LENGTH" 2>/dev/null; t1=$(now)
+"$RMKIT" score --model "$RM" --data "$WORK/rmb.jsonl" --output "$WORK/sall.jsonl" --max-length "$MAX_LENGTH" 2>/dev/null; t2=$(now)
 OFFLINE=$(python3 -c "print(($PAIRS - 16) / (($t2 - $t1) - ($t1 - $t0)))")
 echo "{\"measure\": \"offline\", \"pairs_per_s\": $OFFLINE}"
 
 serve() {  # serve EXTRA_ARGS...: starts the server, waits for /health
   rm -f "$WORK/port"
-  "$RMKIT" serve --model "rm=$RM" --port 0 --port-file "$WORK/port" --max-length 512 --max-queue 100000 ${SERVE_ARGS:-} "$@" \
+  "$RMKIT" serve --model "rm=$RM" --port 0 --port-file "$WORK/port" --max-length "$MAX_LENGTH" --max-queue 100000 ${SERVE_ARGS:-} "$@" \
     >"$WORK/serve.log" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 600); do [ -s "$WORK/port" ] && curl -sf "http://127.0.0.1:$(cat "$WORK/port")/health" >/dev/null && return; sleep 0.1; done
