@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <string>
 
 #include "rmkit/core/file_io.h"
@@ -36,6 +37,14 @@ std::string temp_root() {
   if (!d) throw IoError("mkdtemp failed");
   return d;
 }
+
+struct RemoveOnExit {  // the bench's scratch folder goes with it, on every return path
+  std::string path;
+  ~RemoveOnExit() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+};
 
 }  // namespace
 
@@ -71,6 +80,7 @@ int main(int argc, char** argv) {
   }
   if (!serve_answers.empty()) return serve_noise(serve_answers, port_file);
   const std::string root = temp_root();
+  const RemoveOnExit cleanup{root};
   testing::ScriptedTeacher teacher(0, 0, latency_ms);
   HttpClientConfig hc;
   hc.base_url = teacher.base_url();

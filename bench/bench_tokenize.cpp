@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <filesystem>
 #include <iostream>
 #include <sstream>
 #include <string>
@@ -110,8 +111,15 @@ double run_spm_encode(const std::string& model, const std::string& input, const 
 
 void compare_with_spm_encode(const rmkit::text::Tokenizer& tok, const std::string& model,
                              const std::vector<std::string>& texts, json& r) {
-  std::string dir = "/tmp/bench_tokenize_" + std::to_string(::getpid());
+  std::string dir = (std::filesystem::temp_directory_path() / ("bench_tokenize_" + std::to_string(::getpid()))).string();
   rmkit::make_dirs(dir);
+  struct RemoveOnExit {
+    std::string path;
+    ~RemoveOnExit() {
+      std::error_code ec;
+      std::filesystem::remove_all(path, ec);
+    }
+  } cleanup{dir};
   std::vector<std::string> lines;
   std::string all, empty_in = dir + "/empty.txt", in = dir + "/in.txt", out = dir + "/out.txt";
   for (const auto& s : texts) {
