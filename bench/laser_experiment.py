@@ -365,13 +365,19 @@ def cmd_table(a):
 
 
 def cmd_selftest(a):
-    import contextlib, io, os, tempfile
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        selftest_in(d)
+    print("selftest: ok")
+
+
+def selftest_in(d):
+    import contextlib, io
     assert gold("She smiled and laughed, happy with her friends.", "happy") == 4
     assert gold("The dog ran after the ball. Balls!", "ball") == 4
     assert gold("Smiled happily", "happy") == 1  # whole words only
     assert gold("It is not nice. She didn't smile, she was never happy. Nice!", "happy") == 1  # negations
     assert gold("He can't run. The dog ran.", "ball") == 2
-    d = tempfile.mkdtemp()
 
     def run(f, **kw):
         buf = io.StringIO()
@@ -424,7 +430,6 @@ def cmd_selftest(a):
     assert "| linucb:batch | 2 | 1.00 ± 0.00 | 0.40 ± 0.00 |" in t and "12 ± 1" in t and "| 0.2 ± 0.0 |" in t, t
     assert "| laser | 2 | 2.00 ± 0.00 | 1.00 ± 0.00 | 1.50 ± 0.00 | A 1.00 | B 1.00 |" in t, t
     assert "| linucb:batch | 1.00 ± 0.00 | 0.00 ± 0.00 | 0.00 ± 0.00 | 0.00 ± 0.00 | 0.00 ± 0.00 | 1.00 ± 0.00 |" in t, t
-    print("selftest: ok")
 
 
 def main():

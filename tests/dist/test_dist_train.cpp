@@ -138,12 +138,21 @@ TEST(E2EDistTrain, Zero1EqualsPlainDataParallel) {
                         {}, 30, &out), 2) << out;
 }
 
+// A python3 that can run torchrun (Debian's python3-torch lives in /usr/bin/python3's dist-packages;
+// a pyenv python3 on PATH lacks it), or "" with the last attempt's output in *out.
+std::string torchrun_python(std::string* out) {
+  for (const char* py : {"/usr/bin/python3", "python3"})
+    if (run_bounded(std::string(py) + " -c 'import torch.distributed.run'", {}, 60, out) == 0) return py;
+  return "";
+}
+
+// torchrun keeps its logs in a tempfile.mkdtemp() folder: TMPDIR puts it under the test's own dir
+std::map<std::string, std::string> torchrun_env(const std::string& dir) { return {{"TMPDIR", dir}}; }
+
 TEST(E2EDistTrain, TorchrunAndRmkitLaunchGiveTheSameRun) {
   RMKIT_REQUIRE_ASSET(asset("models/stories260K/stories260K.bin"));
-  std::string out, python;
-  // Debian's python3-torch lives in /usr/bin/python3's dist-packages (a pyenv python3 on PATH lacks it)
-  for (const char* py : {"/usr/bin/python3", "python3"})
-    if (python.empty() && run_bounded(std::string(py) + " -c 'import torch.distributed.run'", {}, 60, &out) == 0) python = py;
+  std::string out;
+  const std::string python = torchrun_python(&out);
   if (python.empty()) GTEST_SKIP() << "python3-torch (torchrun) is not installed: " << out;
   const std::string dir = temp_dir("dist_torchrun");
   const std::string data = write_train_slice(dir, 120);
@@ -156,13 +165,13 @@ TEST(E2EDistTrain, TorchrunAndRmkitLaunchGiveTheSameRun) {
   // the ranks connect under its /worker/attempt_0 prefix
   ASSERT_EQ(run_bounded(torchrun + "--master_addr 127.0.0.1 --master_port " + std::to_string(free_port()) +
                             " --no_python " + bin() + " " + train_args(data, b, "bt", 4, 1, 5),
-                        {}, 110, &out), 0) << out;
+                        torchrun_env(dir), 110, &out), 0) << out;
   expect_same_run(a, b, 5);
   // c10d rendezvous: rank 0 hosts the store at the MASTER_ADDR/MASTER_PORT the agents agreed on
   const std::string c = join_path(dir, "torchrun_c10d");
   ASSERT_EQ(run_bounded(torchrun + "--rdzv_backend c10d --rdzv_endpoint 127.0.0.1:" + std::to_string(free_port()) +
                             " --no_python " + bin() + " " + train_args(data, c, "bt", 4, 1, 5),
-                        {}, 110, &out), 0) << out;
+                        torchrun_env(dir), 110, &out), 0) << out;
   expect_same_run(a, c, 5);
 }
 
@@ -273,9 +282,8 @@ TEST(E2EDistTrain, HungRankTimesOutWithTheErrorLine) {
 // TORCHELASTIC_RESTART_COUNT=1) and the finished run has the uninterrupted loss sequence.
 TEST(E2EDistTrain, TorchrunMaxRestartsResumesAfterAKilledRank) {
   RMKIT_REQUIRE_ASSET(asset("models/stories260K/stories260K.bin"));
-  std::string out, python;
-  for (const char* py : {"/usr/bin/python3", "python3"})
-    if (python.empty() && run_bounded(std::string(py) + " -c 'import torch.distributed.run'", {}, 60, &out) == 0) python = py;
+  std::string out;
+  const std::string python = torchrun_python(&out);
   if (python.empty()) GTEST_SKIP() << "python3-torch (torchrun) is not installed: " << out;
   const std::string dir = temp_dir("dist_restart");
   const std::string data = write_train_slice(dir, 400);
@@ -292,7 +300,7 @@ TEST(E2EDistTrain, TorchrunMaxRestartsResumesAfterAKilledRank) {
   const std::string cmd = python + " -m torch.distributed.run --nnodes 1 --nproc_per_node 2 --redirects 2 --tee 2 "
                           "--max_restarts 1 --master_addr 127.0.0.1 --master_port " + std::to_string(free_port()) +
                           " --no_python sh -c " + shell_quote(script);
-  ASSERT_EQ(run_bounded(cmd, {}, 110, &out), 0) << out;
+  ASSERT_EQ(run_bounded(cmd, torchrun_env(dir), 110, &out), 0) << out;
   EXPECT_NE(out.find("torchrun restart 1: resuming from the latest checkpoint"), std::string::npos) << out;
   auto a = metric_series(ref, "loss"), b = metric_series(run, "loss");
   ASSERT_EQ(a.size(), static_cast<size_t>(steps));
