@@ -1,5 +1,5 @@
 // LinUCB decision + update cost (issue #15's target: <= 1 ms per round at d = 4096, K = 8).
-//   bench_bandit [--dim 4096] [--arms 8] [--project-dim 256] [--rounds 20] [--seed 1]
+//   bench_bandit [--dim 4096] [--arms 8] [--project-dim 256] [--rounds 20] [--seed 1] [--dense-switch 0|1]
 // Times select(c) + update(arm, c, r) on random unit contexts with the full dimension, then with the
 // mitigation — a seeded random projection to --project-dim dimensions (projection time included and
 // also shown alone) — and linear Thompson sampling at the projected dimension. Each figure is the
@@ -7,7 +7,10 @@
 // machine may be shared). At full d (>= RidgeArms::kLowRankMinDim) the arms keep their contexts and
 // solve by Woodbury in O(t d + t^2) for t pulls per arm instead of holding K dense d x d inverses
 // (1 GiB at d = 4096, K = 8, ~65 ms a round, memory-bound): the full-d figure is given after 0, 400,
-// 800 and 2000 untimed rounds. Last line: one JSON object with every figure.
+// 800 and 2000 untimed rounds. --dense-switch 1 also fills one arm up to RidgeArms::dense_rows (about
+// 0.62 d pulls, where the low-rank form stops paying) and times its switch to a dense A^{-1} and one
+// select + update of that dense arm (a minute of set-up at d = 4096). Last line: one JSON object with
+// every figure.
 #include <time.h>
 
 #include <algorithm>
@@ -23,6 +26,7 @@
 
 #include "rmkit/select/bandit/bandit.h"
 #include "rmkit/select/bandit/context.h"
+#include "rmkit/select/bandit/linear.h"
 
 namespace {
 
@@ -146,6 +150,31 @@ int main(int argc, char** argv) {
     std::printf("speed-up of the projection over full d after 2000 rounds: %.1fx; within the 1 ms target: %s\n", full_ms / lin_round.wall_ms,
                 lin_round.wall_ms <= 1.0 ? "yes" : "no");
     out["projected"]["speedup"] = full_ms / lin_round.wall_ms;
+  }
+  if (arg(argc, argv, "dense-switch", 0)) {
+    rmkit::select::RidgeArms arm(1, d, 1.0);
+    const size_t rows = arm.dense_rows();
+    const auto t0 = std::chrono::steady_clock::now();
+    for (size_t i = 0; i + 1 < rows; ++i) {
+      const Context c = random_unit(gen, d);
+      arm.add(0, c.data(), nullptr, unif(gen));
+    }
+    const double fill_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const Context c = random_unit(gen, d);
+    const auto t1 = std::chrono::steady_clock::now();
+    arm.add(0, c.data(), nullptr, unif(gen));  // the row that makes it dense
+    const double switch_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
+    if (!arm.arm_dense(0)) std::fprintf(stderr, "bench_bandit: the arm did not turn dense\n");
+    const Timing dense_round = time_rounds(rounds, [&] {
+      const Context x = random_unit(gen, d);
+      double th, q;
+      arm.ucb_terms_all(x.data(), &th, &q);
+      arm.add(0, x.data(), nullptr, unif(gen));
+    });
+    std::printf("one arm at d=%zu turns dense at %zu pulls (filled in %.1f s): the switch takes %.2f s; then select+update "
+                "of that arm %.3f ms wall (K dense arms: K times that)\n",
+                d, rows, fill_s, switch_s, dense_round.wall_ms);
+    out["dense_switch"] = {{"rows", rows}, {"switch_s", switch_s}, {"dense_arm_wall_ms", dense_round.wall_ms}};
   }
   std::cout << out.dump() << "\n";
   return 0;

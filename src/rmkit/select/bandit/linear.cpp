@@ -7,16 +7,51 @@
 #include "rmkit/core/error.h"
 
 namespace rmkit::select {
+namespace {
 
-RidgeArms::RidgeArms(size_t arms, size_t dim, double lambda, int low_rank)
+// A^{-1} -= (u u^T) / (1 + c.u), computed as (u_i u_j) / den for every (i, j) so that A^{-1} stays
+// exactly symmetric.
+void sherman_morrison(double* a, const double* c, const double* u, size_t d) {
+  const double inv_den = 1.0 / (1.0 + dot(c, u, d));
+  for (size_t i = 0; i < d; ++i) {
+    const double ui = u[i];
+    double* row = a + i * d;
+    for (size_t j = 0; j < d; ++j) row[j] -= (ui * u[j]) * inv_den;
+  }
+}
+
+// Runs f(0..n-1) over up to `threads` threads (block i on thread i % threads).
+template <class F>
+void parallel_blocks(size_t n, size_t threads, F f) {
+  threads = std::max<size_t>(1, std::min(threads, n));
+  std::vector<std::thread> workers;
+  for (size_t w = 1; w < threads; ++w)
+    workers.emplace_back([&, w] {
+      for (size_t i = w; i < n; i += threads) f(i);
+    });
+  for (size_t i = 0; i < n; i += threads) f(i);
+  for (auto& th : workers) th.join();
+}
+
+}  // namespace
+
+size_t RidgeArms::default_dense_rows(size_t dim) {
+  size_t t = static_cast<size_t>(0.6180339887 * static_cast<double>(dim));
+  while (t * (t + dim) < dim * dim) ++t;
+  while (t > 1 && (t - 1) * (t - 1 + dim) >= dim * dim) --t;
+  return std::max<size_t>(t, 1);
+}
+
+RidgeArms::RidgeArms(size_t arms, size_t dim, double lambda, int low_rank, size_t dense_rows)
     : arms_(arms), dim_(dim), lambda_(lambda), low_rank_(low_rank < 0 ? dim >= kLowRankMinDim : low_rank == 1),
-      b_(arms * dim, 0.0) {
+      dense_rows_(dense_rows ? dense_rows : default_dense_rows(dim)), b_(arms * dim, 0.0) {
   if (dim == 0) throw ConfigError("bandit: contextual bandits need a context dimension >= 1");
   if (low_rank_) {
     x_.assign(arms, {});
     m_.assign(arms, {});
     p_.assign(arms, {});
     p_stale_.assign(arms, 0);
+    dense_.assign(arms, {});
     return;
   }
   a_inv_.assign(arms * dim * dim, 0.0);
@@ -25,8 +60,7 @@ RidgeArms::RidgeArms(size_t arms, size_t dim, double lambda, int low_rank)
 }
 
 void RidgeArms::solve(size_t k, const double* c, double* u) const {
-  if (!low_rank_) {
-    const double* a = a_inv(k);
+  if (const double* a = a_inv(k)) {
     for (size_t i = 0; i < dim_; ++i) u[i] = dot(a + i * dim_, c, dim_);
     return;
   }
@@ -47,8 +81,10 @@ void RidgeArms::solve(size_t k, const double* c, double* u) const {
 }
 
 void RidgeArms::ucb_terms(size_t k, const double* c, double* c_theta, double* c_ainv_c, std::vector<double>* g_out) const {
-  if (!low_rank_) {
-    std::vector<double> u(dim_);
+  if (arm_dense(k)) {
+    std::vector<double> u_own;
+    std::vector<double>& u = g_out ? *g_out : u_own;
+    u.resize(dim_);
     solve(k, c, u.data());
     *c_theta = dot(u.data(), b(k), dim_);
     *c_ainv_c = dot(c, u.data(), dim_);
@@ -86,21 +122,14 @@ void RidgeArms::ucb_terms_all(const double* c, double* c_theta, double* c_ainv_c
   auto run = [&](size_t k) { ucb_terms(k, c, c_theta + k, c_ainv_c + k, low_rank_ ? &sel_g_[k] : nullptr); };
   size_t values = 0;
   if (low_rank_)
-    for (const auto& x : x_) values += x.size();
+    for (size_t k = 0; k < arms_; ++k) values += arm_dense(k) ? dim_ * dim_ : x_[k].size();
   const size_t hw = std::max<size_t>(1, std::thread::hardware_concurrency());
   const size_t n_threads = std::min({kMaxSelectThreads, hw, arms_});
   if (values < kParallelValues || n_threads < 2) {
     for (size_t k = 0; k < arms_; ++k) run(k);
     return;
   }
-  // arms k = w, w + n, w + 2n, ... on worker w (this thread is worker 0)
-  std::vector<std::thread> workers;
-  for (size_t w = 1; w < n_threads; ++w)
-    workers.emplace_back([&, w] {
-      for (size_t k = w; k < arms_; k += n_threads) run(k);
-    });
-  for (size_t k = 0; k < arms_; k += n_threads) run(k);
-  for (auto& th : workers) th.join();
+  parallel_blocks(arms_, n_threads, run);  // arms k = w, w + n, ... on worker w (this thread is 0)
 }
 
 void RidgeArms::add_low_rank(size_t k, const double* c, const std::vector<double>* g_given) {
@@ -129,30 +158,94 @@ void RidgeArms::add_low_rank(size_t k, const double* c, const std::vector<double
 void RidgeArms::add(size_t k, const double* c, const double* u, double r) {
   double* bk = b_.data() + k * dim_;
   for (size_t i = 0; i < dim_; ++i) bk[i] += r * c[i];
-  if (low_rank_) {
-    const bool same = sel_valid_ && std::equal(c, c + dim_, sel_c_.begin());
-    add_low_rank(k, c, same ? &sel_g_[k] : nullptr);
-    p_stale_[k] = 1;
-    sel_valid_ = false;  // X_k changed
+  if (!low_rank_) {
+    sherman_morrison(a_inv_.data() + k * dim_ * dim_, c, u, dim_);
     return;
   }
-  const double inv_den = 1.0 / (1.0 + dot(c, u, dim_));
-  double* a = a_inv_.data() + k * dim_ * dim_;
-  for (size_t i = 0; i < dim_; ++i) {
-    const double ui = u[i];
-    double* row = a + i * dim_;
-    for (size_t j = 0; j < dim_; ++j) row[j] -= (ui * u[j]) * inv_den;
+  const bool same = sel_valid_ && std::equal(c, c + dim_, sel_c_.begin());
+  sel_valid_ = false;  // arm k changes
+  if (arm_dense(k)) {  // u: the select's A_k^{-1} c, or solved now (the same dot products)
+    std::vector<double> own;
+    if (!same || sel_g_[k].size() != dim_) {
+      own.resize(dim_);
+      solve(k, c, own.data());
+    }
+    sherman_morrison(dense_[k].data(), c, own.empty() ? sel_g_[k].data() : own.data(), dim_);
+    return;
   }
+  add_low_rank(k, c, same ? &sel_g_[k] : nullptr);
+  p_stale_[k] = 1;
+  if (x_[k].size() / dim_ >= dense_rows_) make_dense(k);
+}
+
+void RidgeArms::make_dense(size_t k) {
+  // A^{-1} = (I - X^T M X) / lambda. Y = M X (t x d), then the upper triangle of X^T Y (symmetric
+  // in exact arithmetic) is mirrored, so A^{-1} is exactly symmetric as Sherman–Morrison keeps it.
+  // Blocked so that a block of output rows stays in cache while X or Y streams past once per block.
+  const size_t t = x_[k].size() / dim_, d = dim_;
+  const double* x = x_[k].data();
+  const double* m = m_[k].data();
+  const size_t hw = std::max<size_t>(1, std::thread::hardware_concurrency());
+  constexpr size_t kRows = 16;
+  std::vector<double> y(t * d, 0.0);
+  parallel_blocks((t + kRows - 1) / kRows, hw, [&](size_t blk) {
+    const size_t i0 = blk * kRows, i1 = std::min(t, i0 + kRows);
+    for (size_t j = 0; j < t; ++j) {
+      const double* xj = x + j * d;
+      for (size_t i = i0; i < i1; ++i) {
+        const double mij = m[i * t + j];
+        double* yi = y.data() + i * d;
+#pragma omp simd
+        for (size_t q = 0; q < d; ++q) yi[q] += mij * xj[q];
+      }
+    }
+  });
+  std::vector<double> a(d * d, 0.0);
+  parallel_blocks((d + kRows - 1) / kRows, hw, [&](size_t blk) {
+    const size_t r0 = blk * kRows, r1 = std::min(d, r0 + kRows);
+    for (size_t i = 0; i < t; ++i) {
+      const double* xi = x + i * d;
+      const double* yi = y.data() + i * d;
+      for (size_t r = r0; r < r1; ++r) {  // row r of X^T Y, columns r..d-1
+        const double xr = xi[r];
+        double* ar = a.data() + r * d;
+#pragma omp simd
+        for (size_t q = r; q < d; ++q) ar[q] += xr * yi[q];
+      }
+    }
+  });
+  for (size_t r = 0; r < d; ++r) {
+    double* ar = a.data() + r * d;
+    for (size_t q = r; q < d; ++q) {
+      const double v = ((r == q ? 1.0 : 0.0) - ar[q]) / lambda_;
+      ar[q] = v;
+      a[q * d + r] = v;
+    }
+  }
+  dense_[k] = std::move(a);
+  std::vector<double>().swap(x_[k]);
+  std::vector<double>().swap(m_[k]);
+  std::vector<double>().swap(p_[k]);
+  p_stale_[k] = 0;
 }
 
 nlohmann::json RidgeArms::save() const {
   nlohmann::json a = nlohmann::json::array(), b = nlohmann::json::array();
+  nlohmann::json dense = nlohmann::json::array();
+  bool any_dense = false;
   for (size_t k = 0; k < arms_; ++k) {
-    if (low_rank_) a.push_back(x_[k]);
-    else a.push_back(std::vector<double>(a_inv(k), a_inv(k) + dim_ * dim_));
+    if (low_rank_) {
+      a.push_back(x_[k]);
+      dense.push_back(dense_[k]);
+      any_dense = any_dense || !dense_[k].empty();
+    } else {
+      a.push_back(std::vector<double>(a_inv(k), a_inv(k) + dim_ * dim_));
+    }
     b.push_back(std::vector<double>(this->b(k), this->b(k) + dim_));
   }
-  return {{low_rank_ ? "x" : "a_inv", std::move(a)}, {"b", std::move(b)}};
+  nlohmann::json j = {{low_rank_ ? "x" : "a_inv", std::move(a)}, {"b", std::move(b)}};
+  if (any_dense) j["a_inv"] = std::move(dense);
+  return j;
 }
 
 void RidgeArms::load(const nlohmann::json& j) {
@@ -177,17 +270,31 @@ void RidgeArms::load(const nlohmann::json& j) {
     else na.insert(na.end(), ak.begin(), ak.end());
     nb.insert(nb.end(), bk.begin(), bk.end());
   }
-  b_ = std::move(nb);
   if (!low_rank_) {
+    b_ = std::move(nb);
     a_inv_ = std::move(na);
     return;
   }
+  std::vector<std::vector<double>> dense(arms_);
+  if (j.contains("a_inv")) {  // arms that turned dense
+    const auto& dj = j.at("a_inv");
+    if (!dj.is_array() || dj.size() != arms_) throw FormatError("bandit state: a_inv needs one entry per arm");
+    for (size_t k = 0; k < arms_; ++k) {
+      dense[k] = dj[k].get<std::vector<double>>();
+      if (!dense[k].empty() && (dense[k].size() != dim_ * dim_ || !rows[k].empty()))
+        throw FormatError("bandit state: arm " + std::to_string(k) + ": expected either context rows or a " +
+                          std::to_string(dim_) + "x" + std::to_string(dim_) + " a_inv");
+    }
+  }
+  b_ = std::move(nb);
   sel_valid_ = false;
   for (size_t k = 0; k < arms_; ++k) {  // rebuild M exactly as the updates built it
     x_[k].clear();
     m_[k].clear();
+    p_[k].clear();
+    dense_[k] = std::move(dense[k]);
     for (size_t i = 0; i < rows[k].size() / dim_; ++i) add_low_rank(k, rows[k].data() + i * dim_, nullptr);
-    p_stale_[k] = 1;
+    p_stale_[k] = dense_[k].empty() ? 1 : 0;
   }
 }
 
