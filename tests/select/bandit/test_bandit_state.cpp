@@ -112,6 +112,11 @@ TEST(BanditLinUcb, ScoresAreExploitationPlusBonus) {
   EXPECT_THROW(b.select({1, 2, 3}), ShapeError);
   EXPECT_THROW(b.update(2, c, 1.0), ShapeError);
   EXPECT_THROW(b.update(0, c, NAN), NumericError);
+  // a non-finite context is refused before it reaches the model, which stays usable
+  const auto before = b.save();
+  EXPECT_THROW(b.update(0, {3, INFINITY}, 1.0), NumericError);
+  EXPECT_THROW(b.select({NAN, 4}), NumericError);
+  EXPECT_EQ(b.save(), before);
 }
 
 TEST(BanditExp3, RejectsRewardsOutsideTheUnitInterval) {

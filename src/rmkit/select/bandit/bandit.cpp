@@ -57,9 +57,14 @@ Bandit::Bandit(const BanditParams& p)
 }
 
 void Bandit::check_context(const Context& c, const char* what) const {
-  if (contextual() && c.size() != params_.dim)
+  if (!contextual()) return;
+  if (c.size() != params_.dim)
     throw ShapeError(name() + " " + what + ": context has " + std::to_string(c.size()) + " values, expected " +
                      std::to_string(params_.dim));
+  // one NaN or inf learned would poison A_k^{-1} (and every later score of that arm) for good
+  for (size_t i = 0; i < c.size(); ++i)
+    if (!std::isfinite(c[i]))
+      throw NumericError(name() + " " + what + ": context value " + std::to_string(i) + " is not finite");
 }
 
 size_t Bandit::select(const Context& context) {
