@@ -66,10 +66,12 @@ double ArmPolicy::update(size_t arm, const std::vector<double>& raw_context, dou
 void ArmPolicy::set_greedy() {
   if (!bandit_) return;
   nlohmann::json st = bandit_->save();
-  if (st["algo"] == "linucb") {
-    st["params"]["alpha"] = 0.0;
-    bandit_ = restore_bandit(st);
-  }
+  const std::string algo = st["algo"].get<std::string>();
+  if (algo == "linucb") st["params"]["alpha"] = 0.0;         // c.theta alone
+  else if (algo == "thompson") st["params"]["v"] = 0.0;      // the posterior mean, no sample spread
+  else if (algo == "epsilon-greedy") st["params"]["epsilon"] = 0.0;
+  st["params"]["min_pulls_every"] = 0;                       // no forced exploration either
+  bandit_ = restore_bandit(st);
 }
 
 nlohmann::json ArmPolicy::save() const {

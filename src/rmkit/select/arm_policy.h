@@ -46,7 +46,9 @@ class ArmPolicy {
   // Feeds the raw pay-off of `arm` at `raw_context`; returns the normalised reward (NaN without a
   // bandit: nothing is learned).
   double update(size_t arm, const std::vector<double>& raw_context, double raw_reward);
-  // Greedy selection (best-of-n with a learned state): alpha = 0 for LinUCB.
+  // Greedy selection (best-of-n with a learned state): alpha = 0 for LinUCB, v = 0 for Thompson,
+  // epsilon = 0 for epsilon-greedy, and no collapse guard; exp3 and ucb1 have no greedy form and keep
+  // their rule.
   void set_greedy();
 
   nlohmann::json save() const;
