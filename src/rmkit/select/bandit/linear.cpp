@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "rmkit/core/error.h"
+#include "rmkit/select/bandit/packed_array.h"
 
 namespace rmkit::select {
 namespace {
@@ -235,11 +236,11 @@ nlohmann::json RidgeArms::save() const {
   bool any_dense = false;
   for (size_t k = 0; k < arms_; ++k) {
     if (low_rank_) {
-      a.push_back(x_[k]);
-      dense.push_back(dense_[k]);
+      a.push_back(pack_f64(x_[k]));
+      dense.push_back(pack_f64(dense_[k]));
       any_dense = any_dense || !dense_[k].empty();
     } else {
-      a.push_back(std::vector<double>(a_inv(k), a_inv(k) + dim_ * dim_));
+      a.push_back(pack_f64(std::vector<double>(a_inv(k), a_inv(k) + dim_ * dim_)));
     }
     b.push_back(std::vector<double>(this->b(k), this->b(k) + dim_));
   }
@@ -259,8 +260,8 @@ void RidgeArms::load(const nlohmann::json& j) {
   std::vector<double> na, nb;
   std::vector<std::vector<double>> rows(arms_);
   for (size_t k = 0; k < arms_; ++k) {
-    auto ak = a[k].get<std::vector<double>>();
-    auto bk = b[k].get<std::vector<double>>();
+    auto ak = unpack_f64(a[k], std::string(key) + "[" + std::to_string(k) + "]");
+    auto bk = unpack_f64(b[k], "b[" + std::to_string(k) + "]");
     const bool ok = low_rank_ ? ak.size() % dim_ == 0 : ak.size() == dim_ * dim_;
     if (!ok || bk.size() != dim_)
       throw FormatError("bandit state: arm " + std::to_string(k) + ": expected " +
@@ -280,7 +281,7 @@ void RidgeArms::load(const nlohmann::json& j) {
     const auto& dj = j.at("a_inv");
     if (!dj.is_array() || dj.size() != arms_) throw FormatError("bandit state: a_inv needs one entry per arm");
     for (size_t k = 0; k < arms_; ++k) {
-      dense[k] = dj[k].get<std::vector<double>>();
+      dense[k] = unpack_f64(dj[k], "a_inv[" + std::to_string(k) + "]");
       if (!dense[k].empty() && (dense[k].size() != dim_ * dim_ || !rows[k].empty()))
         throw FormatError("bandit state: arm " + std::to_string(k) + ": expected either context rows or a " +
                           std::to_string(dim_) + "x" + std::to_string(dim_) + " a_inv");

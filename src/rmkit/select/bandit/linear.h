@@ -61,6 +61,7 @@ class RidgeArms {
   // Dense: {"a_inv": [K flat row-major arrays], "b": [K arrays]}; low rank: {"x": [K flat t x d
   // arrays], "b": [...]} (M is rebuilt by re-adding the rows in order: the same floats), plus
   // "a_inv": [K arrays, empty for low-rank arms] once an arm turned dense (its x is then empty).
+  // x and a_inv are packed (packed_array.h); load also reads them as plain number arrays.
   nlohmann::json save() const;
   void load(const nlohmann::json& j);
 
