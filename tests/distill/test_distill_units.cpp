@@ -35,21 +35,31 @@ TEST(DistillParse, TwoScores) {
   EXPECT_FALSE(parse_two_scores("0 5"));               // out of range (1-10 scale)
   EXPECT_FALSE(parse_two_scores("-3 5"));              // negative
   EXPECT_FALSE(parse_two_scores(""));
-  // the first two numbers, whatever follows
+  // labels and scales are not scores
   s = parse_two_scores("8/10 and 6/10");
   ASSERT_TRUE(s);
   EXPECT_EQ(s->first, 8);
-  EXPECT_EQ(s->second, 10);
-  // a hyphen inside a word is not a minus sign: "1-10 scale" reads 1 and 10
-  s = parse_two_scores("on a 1-10 scale");
+  EXPECT_EQ(s->second, 6);
+  s = parse_two_scores("Assistant 1: 8\nAssistant 2: 3");
   ASSERT_TRUE(s);
-  EXPECT_EQ(s->first, 1);
-  EXPECT_EQ(s->second, 10);
+  EXPECT_EQ(s->first, 8);
+  EXPECT_EQ(s->second, 3);
+  s = parse_two_scores("On a scale of 1 to 10: Answer #1 gets 7 out of 10, Response 2 gets 9.");
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->first, 7);
+  EXPECT_EQ(s->second, 9);
+  EXPECT_FALSE(parse_two_scores("on a 1-10 scale"));  // a range, no score
+  EXPECT_FALSE(parse_two_scores("Assistant 1 and Assistant 2 are both fine"));
+  // a hyphen inside a word is not a minus sign, and "-3" after a space is negative
+  EXPECT_FALSE(parse_two_scores("scores: -3 5"));
 }
 
 TEST(DistillParse, OneScore) {
   EXPECT_EQ(*parse_one_score("7"), 7);
   EXPECT_EQ(*parse_one_score("Score: 9.5 out of 10"), 9.5);
+  EXPECT_EQ(*parse_one_score("On a scale of 1-10, the refined answer earns 8"), 8);
+  EXPECT_EQ(*parse_one_score("Out of 10: 8"), 8);
+  EXPECT_EQ(*parse_one_score("Response 2: 6/10"), 6);
   EXPECT_FALSE(parse_one_score("eleven"));
   EXPECT_FALSE(parse_one_score("0"));
   EXPECT_FALSE(parse_one_score("12"));
@@ -98,6 +108,28 @@ CallOutcome reply(const std::string& text) {
   CallOutcome o;
   o.reply = ChatReply{text, "stop", 1, 1, false};
   return o;
+}
+
+// The teacher's own answer is its own sample, never one of the candidates' requests, even when the
+// teacher model is also the policy with the same sampling (then the same request would be answered,
+// or served from the cache, with a candidate's text).
+TEST(DistillStages, TeacherAnswerIsNotACandidateRequest) {
+  DistillConfig cfg;
+  cfg.policy_models = {"m"};
+  cfg.teacher_model = "m";
+  cfg.teacher_sampling = cfg.candidate_sampling;
+  cfg.samples_per_policy = 64;
+  std::vector<DistillItem> items = {judged_item(0, "a", "b"), judged_item(1, "c", "d")};
+  std::vector<size_t> owner;
+  const auto cands = candidate_requests(items, cfg, 1, &owner);
+  ASSERT_EQ(cands[0].size(), 128u);
+  const auto teacher = teacher_requests(items, cfg, &owner);
+  ASSERT_EQ(teacher.size(), 2u);
+  for (const auto& t : teacher) {
+    EXPECT_EQ(t.model, "m");
+    EXPECT_EQ(t.sampling.temperature, cfg.candidate_sampling.temperature);
+    for (const auto& c : cands[0]) EXPECT_NE(request_key(t), request_key(c));
+  }
 }
 
 TEST(DistillStages, BothOrdersAreAveragedPerResponse) {
@@ -161,6 +193,12 @@ TEST(DistillStages, RefineFiltersAndMarginFilter) {
                 reply(tag + "Completely different words here, nothing alike at all!" + end),
                 reply(tag + "The cat sat on the mat." + end)},
                {0, 1, 2, 3});
+  // an echo of y_l that differs only in surrounding whitespace is unchanged too
+  std::vector<DistillItem> echo = {items[3]};
+  echo[0].dropped.clear();
+  echo[0].rejected = "Hello.\n";
+  apply_refine(echo, cfg, {reply(tag + "\nHello.\n" + end)}, {0});
+  EXPECT_EQ(echo[0].dropped, "refine_unchanged");
   ASSERT_TRUE(items[0].alive());
   EXPECT_DOUBLE_EQ(items[0].edit_ratio, 4.0 / 27.0);  // "red " inserted into 23 chars -> 27
   EXPECT_EQ(items[1].dropped, "refine_no_tags");

@@ -9,12 +9,17 @@
 namespace rmkit::distill {
 namespace {
 
+struct Number {
+  double value;
+  size_t start, end;  // [start, end) in the reply, sign included
+};
+
 // Numbers as a judge writes them: optional sign, digits, optional fraction ("7", "7.5", "-1").
 // A fraction-only form ".5" is read too. Returns the numbers in order of appearance.
-std::vector<double> numbers_in(const std::string& s, size_t limit) {
-  std::vector<double> out;
+std::vector<Number> numbers_in(const std::string& s) {
+  std::vector<Number> out;
   size_t i = 0;
-  while (i < s.size() && out.size() < limit) {
+  while (i < s.size()) {
     const bool digit = std::isdigit(static_cast<unsigned char>(s[i]));
     const bool dot_digit = s[i] == '.' && i + 1 < s.size() && std::isdigit(static_cast<unsigned char>(s[i + 1]));
     if (!digit && !dot_digit) {
@@ -31,18 +36,73 @@ std::vector<double> numbers_in(const std::string& s, size_t limit) {
       ++j;
       while (j < s.size() && std::isdigit(static_cast<unsigned char>(s[j]))) ++j;
     }
-    out.push_back(std::strtod(s.substr(start, j - start).c_str(), nullptr));
+    out.push_back({std::strtod(s.substr(start, j - start).c_str(), nullptr), start, j});
     i = j;
   }
   return out;
 }
 
-std::string trim(const std::string& s) {
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// The word (letters) that ends at or before `pos`, skipping spaces, '#' and ':' between, lowercased.
+std::string word_before(const std::string& s, size_t pos) {
+  size_t e = pos;
+  while (e > 0 && (s[e - 1] == ' ' || s[e - 1] == '#' || s[e - 1] == '\t')) --e;
+  size_t b = e;
+  while (b > 0 && std::isalpha(static_cast<unsigned char>(s[b - 1]))) --b;
+  return lower(s.substr(b, e - b));
+}
+
+// Whether a number in a judge's reply is not a score: the label of "Assistant 1" / "Answer 2" /
+// "Response 1", the scale of "8/10", "out of 10", "1-10" or "1 to 10".
+bool not_a_score(const std::string& s, const Number& n) {
+  const std::string before = word_before(s, n.start);
+  if (before == "assistant" || before == "answer" || before == "response") return true;
+  size_t b = n.start;
+  while (b > 0 && s[b - 1] == ' ') --b;
+  if (b > 0 && s[b - 1] == '/') return true;                               // 8/[10]
+  if (before == "of" && b >= 6 && lower(s.substr(b - 6, 6)) == "out of") return true;  // out of [10]
+  if (before == "to" && b >= 2) {                                          // 1 to [10]
+    size_t e = b - 2;
+    while (e > 0 && s[e - 1] == ' ') --e;
+    if (e > 0 && std::isdigit(static_cast<unsigned char>(s[e - 1]))) return true;
+  }
+  if (n.start > 0 && s[n.start - 1] == '-' && n.start >= 2 && std::isdigit(static_cast<unsigned char>(s[n.start - 2])))
+    return true;                                                           // 1-[10]
+  size_t e = n.end;
+  if (e + 1 < s.size() && s[e] == '-' && std::isdigit(static_cast<unsigned char>(s[e + 1]))) return true;  // [1]-10
+  while (e < s.size() && s[e] == ' ') ++e;
+  if (lower(s.substr(e, 3)) == "to " || lower(s.substr(e, 3)) == "to\t") {  // [1] to 10
+    size_t f = e + 3;
+    while (f < s.size() && s[f] == ' ') ++f;
+    if (f < s.size() && std::isdigit(static_cast<unsigned char>(s[f]))) return true;
+  }
+  return false;
+}
+
+// The first `limit` numbers of the reply that are scores (not_a_score above).
+std::vector<double> scores_in(const std::string& s, size_t limit) {
+  std::vector<double> out;
+  for (const Number& n : numbers_in(s)) {
+    if (out.size() == limit) break;
+    if (!not_a_score(s, n)) out.push_back(n.value);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string trim_space(const std::string& s) {
   size_t b = 0, e = s.size();
   while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
   while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
   return s.substr(b, e - b);
 }
+
+namespace {
 
 std::vector<uint32_t> code_points(const std::string& s) {
   std::vector<uint32_t> cps;
@@ -68,7 +128,7 @@ std::vector<uint32_t> code_points(const std::string& s) {
 }  // namespace
 
 std::optional<std::pair<double, double>> parse_two_scores(const std::string& reply, double lo, double hi) {
-  auto n = numbers_in(reply, 2);
+  auto n = scores_in(reply, 2);
   if (n.size() < 2) return std::nullopt;
   for (double v : n)
     if (!(v >= lo && v <= hi)) return std::nullopt;
@@ -76,7 +136,7 @@ std::optional<std::pair<double, double>> parse_two_scores(const std::string& rep
 }
 
 std::optional<double> parse_one_score(const std::string& reply, double lo, double hi) {
-  auto n = numbers_in(reply, 1);
+  auto n = scores_in(reply, 1);
   if (n.empty() || !(n[0] >= lo && n[0] <= hi)) return std::nullopt;
   return n[0];
 }
@@ -88,7 +148,7 @@ std::optional<std::string> extract_modified_response(const std::string& reply) {
     const size_t body = s + start_tag.size();
     size_t best = std::string::npos;
     for (const auto& t : end_tags) best = std::min(best, reply.find(t, body));
-    if (best != std::string::npos) return trim(reply.substr(body, best - body));
+    if (best != std::string::npos) return trim_space(reply.substr(body, best - body));
   }
   return std::nullopt;
 }

@@ -188,7 +188,9 @@ std::vector<ChatRequest> teacher_requests(const std::vector<DistillItem>& items,
   owner->clear();
   for (const auto& it : items) {
     if (!it.alive()) continue;
-    reqs.push_back(sampled(cfg.teacher_model, it.prompt, cfg.teacher_sampling, 0, cfg.seed));
+    // its own sample index (and seed): with the teacher also serving as a policy, sample 0 would be
+    // the same request as candidate 0, answered (or cached) with that candidate's text
+    reqs.push_back(sampled(cfg.teacher_model, it.prompt, cfg.teacher_sampling, kTeacherSampleIndex, cfg.seed));
     owner->push_back(it.index);
   }
   return reqs;
@@ -233,12 +235,15 @@ void apply_refine(std::vector<DistillItem>& items, const DistillConfig& cfg, con
       drop(it, "refine_no_tags", clip_text(oc.reply->text, 120));
       continue;
     }
-    if (blank(*edit) || *edit == it.rejected) {
+    // the edit comes trimmed: compare it (and measure it) against the trimmed y_l, so that an
+    // echo of y_l that differs only in surrounding whitespace counts as unchanged
+    const std::string rejected = trim_space(it.rejected);
+    if (blank(*edit) || *edit == rejected) {
       drop(it, "refine_unchanged");
       continue;
     }
     it.refined = *edit;
-    it.edit_ratio = normalized_edit_distance(it.rejected, *edit);
+    it.edit_ratio = normalized_edit_distance(rejected, *edit);
     if (it.edit_ratio > cfg.max_edit_ratio) drop(it, "edit_ratio_above_max", format_score(it.edit_ratio));
   }
 }

@@ -26,7 +26,10 @@ std::vector<ChatRequest> judge_requests(const std::vector<DistillItem>& items, c
 void apply_judge(std::vector<DistillItem>& items, const DistillConfig& cfg, const std::vector<CallOutcome>& outcomes,
                  const std::vector<size_t>& owner, bool regrade);
 
-// Stage 3: the teacher's own answer.
+// Stage 3: the teacher's own answer, sampled as sample kTeacherSampleIndex of the run's seed (the
+// policies' samples are 0..63), so that it is never one of the candidates when the teacher model
+// is also a policy.
+constexpr int64_t kTeacherSampleIndex = 1000000;
 std::vector<ChatRequest> teacher_requests(const std::vector<DistillItem>& items, const DistillConfig& cfg,
                                           std::vector<size_t>* owner);
 void apply_teacher(std::vector<DistillItem>& items, const std::vector<CallOutcome>& outcomes,
