@@ -10,6 +10,7 @@
 #include "process_util.h"
 #include "rmkit/core/error.h"
 #include "rmkit/core/file_io.h"
+#include "rmkit/train/run_dir.h"
 #include "scripted_teacher.h"
 #include "test_util.h"
 
@@ -94,6 +95,27 @@ TEST(DistillKill, ResumeAfterSigkillGivesTheSameOutputAndNoRepeatedCall) {
   const size_t before = teacher.log().size();
   st = testing::wait_child(testing::spawn_rmkit(distill_args(teacher.base_url(), in, run_dir), log), 60);
   ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << read_file(log);
+  EXPECT_EQ(teacher.log().size(), before);
+
+  // temps a killed writer left (its pid is gone) are removed at the next start
+  const std::string work = join_path(run_dir, "work");
+  const std::string dead = std::to_string(4194304 + 1);  // above Linux's pid_max: no such process
+  const std::vector<std::string> temps = {join_path(work, "manifest.json.tmp." + dead),
+                                          join_path(join_path(work, "stages"), "2_judge.jsonl.tmp." + dead)};
+  for (const auto& t : temps) write_file_atomic(t, "half");
+  st = testing::wait_child(testing::spawn_rmkit(distill_args(teacher.base_url(), in, run_dir), log), 60);
+  ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << read_file(log);
+  for (const auto& t : temps) EXPECT_FALSE(path_exists(t)) << t;
+  EXPECT_NE(read_file(log).find("removed a stale temp file"), std::string::npos);
+
+  // one run per work directory: a second process is refused while the first holds it
+  {
+    const train::RunLock held(work);
+    st = testing::wait_child(testing::spawn_rmkit(distill_args(teacher.base_url(), in, run_dir), log), 60);
+    ASSERT_TRUE(WIFEXITED(st));
+    EXPECT_EQ(WEXITSTATUS(st), 1);
+    EXPECT_NE(read_file(log).find("in use by another rmkit process"), std::string::npos) << read_file(log);
+  }
   EXPECT_EQ(teacher.log().size(), before);
 }
 

@@ -321,6 +321,7 @@ struct FakeClient : ChatClient {
     const int n = calls++;
     if (n < fail_first) throw CallError(CallError::Kind::Server, "HTTP 503: busy", 503);
     if (r.messages[0].content == "bad") throw CallError(CallError::Kind::Client, "HTTP 400: bad input", 400);
+    if (r.messages[0].content == "boom") throw IoError("disk full");  // not a call failure
     return ChatReply{"re: " + r.messages[0].content, "stop", 10, 5, false};
   }
   std::string describe() const override { return "fake"; }
@@ -334,6 +335,27 @@ std::vector<ChatRequest> requests(const std::vector<std::string>& texts) {
     out.push_back(r);
   }
   return out;
+}
+
+// An exception that is not a call failure (a cache write, a local engine) stops the run with that
+// error once the workers are joined (it used to escape a worker thread: std::terminate); the replies
+// received before it stay cached.
+TEST(DistillRunner, OtherErrorsInAWorkerStopTheRunCleanly) {
+  const std::string dir = testing::temp_dir("distill_runner_other");
+  CallCache cache(join_path(dir, "calls.sqlite"));
+  RunnerConfig rc;
+  rc.concurrency = 1;  // "a" is answered before "boom"
+  rc.progress = false;
+  CallRunner runner(cache, rc);
+  FakeClient client;
+  try {
+    runner.run("s", client, requests({"a", "boom", "c"}));
+    FAIL() << "expected the IoError";
+  } catch (const IoError& e) {
+    EXPECT_NE(std::string(e.what()).find("disk full"), std::string::npos);
+  }
+  EXPECT_EQ(cache.size(), 1);  // "a"
+  EXPECT_EQ(client.calls.load(), 2);  // "c" never sent
 }
 
 TEST(DistillRunner, DedupCacheRetriesAndClientErrors) {

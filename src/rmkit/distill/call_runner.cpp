@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <random>
+#include <exception>
 #include <thread>
 #include <unordered_map>
 
@@ -56,6 +57,7 @@ std::vector<CallOutcome> CallRunner::run(const std::string& stage, ChatClient& c
   std::atomic<bool> stop{false};
   std::string stop_reason;       // under mu_
   std::optional<CallError> fatal;  // under mu_
+  std::exception_ptr other_error;  // under mu_: a worker's non-call exception, rethrown after the join
   int64_t done = 0, reserved_calls = totals_.sent;
 
   auto status = [&]() {  // under mu_
@@ -134,6 +136,13 @@ std::vector<CallOutcome> CallRunner::run(const std::string& stage, ChatClient& c
             if (e.retry_after_s() >= 0) wait = std::min(std::max(wait, e.retry_after_s()), cfg_.backoff_max_s);
           }
           std::this_thread::sleep_for(std::chrono::milliseconds(static_cast<int64_t>(wait * 1000)));
+        } catch (const std::exception& e) {  // not a call failure (e.g. the cache write): stop the run
+          std::lock_guard<std::mutex> lk(mu_);
+          if (!other_error) other_error = std::current_exception();
+          stop = true;
+          oc.error = e.what();
+          oc.error_kind = "internal";
+          break;
         }
       }
       std::lock_guard<std::mutex> lk(mu_);
@@ -163,6 +172,7 @@ std::vector<CallOutcome> CallRunner::run(const std::string& stage, ChatClient& c
   totals_.tokens_out += stage_.tokens_out;
   for (const auto& [k, v] : stage_.failures) totals_.failures[k] += v;
   for (const auto& [k, v] : stage_.retried) totals_.retried[k] += v;
+  if (other_error) std::rethrow_exception(other_error);  // replies committed before it stay cached
   if (fatal)
     throw CallError(fatal->kind(), std::string(fatal->what()) + " (after " + std::to_string(cfg_.max_retries) +
                                        " retries; every answer so far is cached: re-run the same command to resume)",
