@@ -167,7 +167,7 @@ CommandRegistrar reg({
         {"tokenizer", OptKind::String, "", "tokenizer for in-process models that need one (llama2.c .bin)"},
         {"chat-template", OptKind::String, "auto", "chat template of in-process models"},
         {"api-key-env", OptKind::String, "OPENAI_API_KEY", "environment variable holding the API key for URLs (never printed)"},
-        {"ca-cert", OptKind::String, "", "extra CA bundle for https URLs"},
+        {"ca-cert", OptKind::String, "", "CA bundle that verifies https URLs, instead of the system CAs (as curl --cacert)"},
         {"prompts", OptKind::String, "", "directory of replacement prompt files (judge.txt, tie_note.txt, refine.txt, rescore.txt)"},
         {"write-prompts", OptKind::String, "", "write the default prompt files into this directory and exit"},
         {"limit", OptKind::Int, "0", "use only the first N input rows (0 = all)", false, false, "[0,)"},

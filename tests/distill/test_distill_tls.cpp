@@ -48,15 +48,17 @@ TEST(DistillTls, HttpsTeacherWithACustomCaBundle) {
     EXPECT_EQ(rep.completion_tokens, 2);
     EXPECT_EQ(auth, "Bearer sk-tls-test");
   }
-  // the self-signed certificate is not trusted without the bundle: a connection error that never
-  // quotes the key
+  // the self-signed certificate is not trusted without the bundle: an error that is not retried
+  // (another try cannot succeed) and never quotes the key
   hc.ca_cert_file = "";
   HttpChatClient untrusted(hc);
   try {
     untrusted.complete(r);
     ADD_FAILURE() << "an untrusted certificate was accepted";
   } catch (const CallError& e) {
-    EXPECT_EQ(e.kind(), CallError::Kind::Connection) << e.what();
+    EXPECT_EQ(e.kind(), CallError::Kind::Client) << e.what();
+    EXPECT_FALSE(e.retryable());
+    EXPECT_NE(std::string(e.what()).find("check --ca-cert"), std::string::npos) << e.what();
     EXPECT_EQ(std::string(e.what()).find("sk-tls-test"), std::string::npos);
   }
   srv.stop();

@@ -2,6 +2,8 @@
 
 #include <httplib.h>
 
+#include <chrono>
+#include <condition_variable>
 #include <ctime>
 #include <map>
 #include <mutex>
@@ -127,19 +129,81 @@ httplib::Client& client_for(const std::string& origin, const HttpClientConfig& c
 
 }  // namespace
 
+namespace {
+
+// s with every occurrence of the API key replaced by "***": a server may echo the Authorization
+// header in an error body, and error texts end up in logs and stage files.
+std::string redact_key(std::string s, const std::string& key) {
+  if (key.empty()) return s;
+  for (size_t at = s.find(key); at != std::string::npos; at = s.find(key, at + 3)) s.replace(at, key.size(), "***");
+  return s;
+}
+
+// Bounds a whole call, not each read: cpp-httplib's read timeout applies per recv(), so a server
+// that sends a byte now and then would hold the call for ever. A watchdog stops the client's socket
+// at the deadline (Client::stop() is the thread-safe way to abort a request in flight).
+class CallDeadline {
+ public:
+  CallDeadline(httplib::Client& cli, double seconds) {
+    watchdog_ = std::thread([this, &cli, seconds] {
+      std::unique_lock<std::mutex> lk(mu_);
+      if (!cv_.wait_for(lk, std::chrono::duration<double>(seconds), [this] { return done_; })) {
+        expired_ = true;
+        cli.stop();
+      }
+    });
+  }
+  ~CallDeadline() { finish(); }
+  // Ends the watch; true when the deadline passed first.
+  bool finish() {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    if (watchdog_.joinable()) watchdog_.join();
+    return expired_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false, expired_ = false;
+  std::thread watchdog_;
+};
+
+}  // namespace
+
 ChatReply HttpChatClient::complete(const ChatRequest& r) {
   httplib::Client& cli = client_for(origin_, cfg_, impl_->mu, impl_->clients);
   const std::string where = "POST " + origin_ + prefix_ + "/chat/completions";
-  auto res = cli.Post(prefix_ + "/chat/completions", chat_request_body(r), "application/json");
+  httplib::Result res = [&] {
+    CallDeadline deadline(cli, cfg_.timeout_s);
+    auto got = cli.Post(prefix_ + "/chat/completions", chat_request_body(r), "application/json");
+    if (deadline.finish())
+      throw CallError(CallError::Kind::Timeout, where + ": no complete reply within the --timeout of " +
+                                                    nlohmann::json(cfg_.timeout_s).dump() + " s");
+    return got;
+  }();
   if (!res) {
     const auto err = res.error();
+    if (err == httplib::Error::SSLServerVerification)  // another try cannot succeed
+      throw CallError(CallError::Kind::Client, where + ": " + httplib::to_string(err) +
+                                                   " (the server's certificate is not trusted: check --ca-cert)");
     const auto kind = err == httplib::Error::Read || err == httplib::Error::Write ? CallError::Kind::Timeout
                                                                                   : CallError::Kind::Connection;
     throw CallError(kind, where + ": " + httplib::to_string(err));
   }
   const int st = res->status;
-  if (st == 200) return parse_chat_response(res->body);
-  const std::string msg = where + ": HTTP " + std::to_string(st) + ": " + server_message(res->body);
+  if (st == 200) {
+    try {
+      return parse_chat_response(res->body);
+    } catch (const CallError& e) {
+      throw CallError(e.kind(), redact_key(e.what(), cfg_.api_key), e.status(), e.retry_after_s());
+    }
+  }
+  const std::string msg =
+      redact_key(where + ": HTTP " + std::to_string(st) + ": " + server_message(res->body), cfg_.api_key);
   const double ra = res->has_header("Retry-After") ? parse_retry_after(res->get_header_value("Retry-After")) : -1;
   if (st == 429) throw CallError(CallError::Kind::RateLimited, msg, st, ra);
   if (st == 408) throw CallError(CallError::Kind::Timeout, msg, st, ra);
@@ -158,7 +222,8 @@ std::string HttpChatClient::first_model_id() {
   const std::string where = "GET " + origin_ + prefix_ + "/models";
   if (!res) throw CallError(CallError::Kind::Connection, where + ": " + httplib::to_string(res.error()));
   if (res->status != 200)
-    throw CallError(CallError::Kind::Client, where + ": HTTP " + std::to_string(res->status) + ": " + server_message(res->body),
+    throw CallError(CallError::Kind::Client,
+                    redact_key(where + ": HTTP " + std::to_string(res->status) + ": " + server_message(res->body), cfg_.api_key),
                     res->status);
   auto j = json::parse(res->body, nullptr, false);
   if (!j.is_object() || !j.contains("data") || !j["data"].is_array() || j["data"].empty() ||
