@@ -11,6 +11,7 @@
 #include "rmkit/core/file_io.h"
 #include "rmkit/distill/http_chat_client.h"
 #include "rmkit/distill/local_chat_client.h"
+#include "rmkit/distill/local_model_id.h"
 #include "rmkit/distill/pipeline.h"
 #include "rmkit/train/run_dir.h"
 #include "rmkit/model/runtime.h"
@@ -81,6 +82,11 @@ int run_distill_cmd(const Options& o) {
     }
     return local[dir];
   };
+  // a local model's name in cache keys and the manifest carries a digest of its files, tokenizer
+  // and chat template: another checkpoint under the same name never reuses its replies
+  auto local_id = [&](const std::string& path, const std::string& name) {
+    return local_model_id(path, name, o.has("tokenizer") ? o.str("tokenizer") : "", o.str("chat-template"));
+  };
   DistillClients clients;
   if (url_teacher) {
     hc.base_url = o.str("teacher-url");
@@ -89,7 +95,7 @@ int run_distill_cmd(const Options& o) {
     cfg.teacher_model = o.str("teacher-model");
   } else {
     clients.teacher = local_client(o.str("teacher"));
-    cfg.teacher_model = o.given("teacher-model") ? o.str("teacher-model") : file_name(o.str("teacher"));
+    cfg.teacher_model = local_id(o.str("teacher"), o.given("teacher-model") ? o.str("teacher-model") : "");
   }
   const auto policies = o.list("policy");
   const auto names = o.list("policy-model");
@@ -107,7 +113,7 @@ int run_distill_cmd(const Options& o) {
     } else {
       if (!is_directory(p) && !path_exists(p)) throw UsageError("--policy " + p + ": neither a URL nor a model directory");
       clients.policies.push_back(local_client(p));
-      cfg.policy_models.push_back(k < names.size() && !names[k].empty() ? names[k] : file_name(p));
+      cfg.policy_models.push_back(local_id(p, k < names.size() ? names[k] : ""));
     }
   }
 

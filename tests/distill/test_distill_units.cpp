@@ -8,6 +8,7 @@
 #include "rmkit/core/file_io.h"
 #include "rmkit/distill/call_cache.h"
 #include "rmkit/distill/call_runner.h"
+#include "rmkit/distill/local_model_id.h"
 #include "rmkit/distill/parse.h"
 #include "rmkit/distill/pipeline.h"
 #include "rmkit/distill/prompts.h"
@@ -292,6 +293,36 @@ TEST(DistillCache, KeysChangeWithEveryParameter) {
   ChatRequest g2 = g;
   g2.sample_index = 3;
   EXPECT_EQ(request_key(g), request_key(g2));
+}
+
+// A local model's cache identity follows its content: the same files under another name share the
+// digest, one changed byte (or another tokenizer or chat template) does not.
+TEST(DistillCache, LocalModelIdFollowsTheFiles) {
+  const std::string dir = testing::temp_dir("distill_model_id");
+  const std::string a = join_path(dir, "a/ckpt"), b = join_path(dir, "b/ckpt");
+  for (const auto& d : {a, b}) {
+    make_dirs(join_path(d, "sub"));
+    write_file_atomic(join_path(d, "model.safetensors"), "weights-1");
+    write_file_atomic(join_path(d, "sub/tokenizer.json"), "{}");
+  }
+  const std::string ida = local_model_id(a, "", "", "auto");
+  ASSERT_EQ(ida.rfind("ckpt@", 0), 0u) << ida;
+  EXPECT_EQ(ida.size(), 5u + 16u);
+  EXPECT_EQ(local_model_id(b + "/", "", "", "auto"), ida);  // same content, trailing slash: same id
+  EXPECT_EQ(local_model_id(a, "teacher", "", "auto"), "teacher" + ida.substr(4));
+  EXPECT_NE(local_model_id(a, "", "", "chatml"), ida);
+  const std::string tok = join_path(dir, "tok.model");
+  write_file_atomic(tok, "t");
+  EXPECT_NE(local_model_id(a, "", tok, "auto"), ida);
+  write_file_atomic(join_path(b, "model.safetensors"), "weights-2");
+  EXPECT_NE(local_model_id(b, "", "", "auto"), ida);
+  write_file_atomic(join_path(b, "model.safetensors"), "weights-1");
+  write_file_atomic(join_path(b, "extra.bin"), "");  // another file, even empty
+  EXPECT_NE(local_model_id(b, "", "", "auto"), ida);
+  const std::string single = join_path(dir, "m.bin");
+  write_file_atomic(single, "weights-1");
+  EXPECT_EQ(local_model_id(single, "", "", "auto").rfind("m.bin@", 0), 0u);
+  EXPECT_THROW(local_model_id(join_path(dir, "missing.bin"), "", "", "auto"), IoError);
 }
 
 TEST(DistillCache, RepliesSurviveReopen) {
