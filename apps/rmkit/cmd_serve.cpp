@@ -48,14 +48,18 @@ serve::ServerConfig config_from(const Options& o) {
   c.host = o.str("host");
   const long long port = o.integer("port");
   c.port = static_cast<int>(port);
-  for (const auto& k : o.list("api-key"))
-    if (!k.empty()) c.api_keys.push_back(k);
+  for (const auto& k : o.list("api-key")) {
+    // an empty key (e.g. --api-key "$KEY" with KEY unset) would silently leave the server open
+    if (k.find_first_not_of(" \t\r\n") == std::string::npos)
+      throw UsageError("--api-key: empty key (is the variable you passed set?); omit --api-key to serve without one");
+    c.api_keys.push_back(k);
+  }
   if (o.has("api-key-file")) {
     const std::string f = o.str("api-key-file");
     size_t n = 0;
     for_each_line(f, [&](const std::string& line, size_t) {
-      std::string k = line;
-      while (!k.empty() && (k.back() == '\r' || k.back() == ' ')) k.pop_back();
+      const size_t b = line.find_first_not_of(" \t\r"), e = line.find_last_not_of(" \t\r");
+      const std::string k = b == std::string::npos ? "" : line.substr(b, e - b + 1);
       if (!k.empty() && k[0] != '#') c.api_keys.push_back(k), ++n;
       return true;
     });

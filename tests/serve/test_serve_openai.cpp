@@ -150,13 +150,21 @@ TEST(ServeOpenAI, ParametersAreCheckedStrictly) {
                                    {{{"top_p", 0}}, "top_p"},
                                    {{{"stop", 5}}, "stop"},
                                    {{{"logprobs", 50}}, "logprobs"},
-                                   {{{"stream_options", {{"include_usage", true}}}}, "stream_options"}};
+                                   {{{"stream_options", {{"include_usage", true}}}}, "stream_options"},
+                                   // token ids outside the vocabulary (512), checked before narrowing to int32
+                                   {{{"prompt", {100000}}}, "prompt"},
+                                   {{{"prompt", {-1}}}, "prompt"},
+                                   {{{"prompt", {uint64_t{4294967297}, 5}}}, "prompt"},
+                                   {{{"prompt", {{5, 6}, {512}}}}, "prompt[1]"},
+                                   {{{"stop_token_ids", {uint64_t{4294967296}}}}, "stop_token_ids"}};
   for (const auto& c : cases) {
     json b = base;
     b.update(c.patch);
     Reply r = post(cli, "/v1/completions", b, "secret");
     EXPECT_EQ(r.status, 400) << b.dump() << " -> " << r.raw;
     EXPECT_EQ(r.body["error"]["param"], c.param) << r.raw;
+    EXPECT_EQ(r.raw.find("/work"), std::string::npos) << r.raw;  // no server path
+    EXPECT_EQ(r.raw.find(".model"), std::string::npos) << r.raw;
   }
   Reply unsupported = post(cli, "/v1/chat/completions", {{"messages", {{{"role", "user"}, {"content", "hi"}}}}, {"tools", json::array()}}, "secret");
   EXPECT_NE(unsupported.body["error"]["message"].get<std::string>().find("not supported"), std::string::npos);

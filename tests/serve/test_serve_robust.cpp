@@ -229,7 +229,9 @@ TEST(ServeProcess, SigtermDrainsTheRequestInFlightAndExitsZero) {
 }
 
 TEST(ServeProcess, BadOptionsAreOneLineUsageErrors) {
-  for (const std::string& args : {"--port 70000", "--max-wait-ms -1", "--request-timeout nan", "--http-threads 2"}) {
+  // an empty --api-key (e.g. "$KEY" with KEY unset) is refused, not an open server
+  for (const std::string& args : {"--port 70000", "--max-wait-ms -1", "--request-timeout nan", "--http-threads 2",
+                                  "--api-key ''", "--api-key ' '"}) {
     auto r = rmkit::testing::run_rmkit("serve --model " + rmkit::testing::shell_quote(rm_dir()) + " " + args);
     EXPECT_EQ(r.exit_code, 2) << args << ": " << r.err;
     EXPECT_NE(r.err.find(args.substr(0, args.find(' '))), std::string::npos) << r.err;

@@ -39,7 +39,7 @@ ChatReply LocalChatClient::complete(const ChatRequest& r) {
   }
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<int64_t>(timeout_s_ * 1000));
   if (!h->wait(deadline)) throw CallError(CallError::Kind::Timeout, "local " + dir_ + ": generation timed out");
-  if (!h->error.empty()) throw CallError(CallError::Kind::Server, "local " + dir_ + ": " + h->error, 500);
+  if (const std::string e = h->error(); !e.empty()) throw CallError(CallError::Kind::Server, "local " + dir_ + ": " + e, 500);
   ChatReply out;
   out.text = h->results.at(0).text;
   out.finish_reason = h->results[0].finish_reason;

@@ -26,12 +26,18 @@ void GenHandle::push(GenEvent ev) {
   cv_.notify_all();
 }
 
-void GenHandle::finish() {
+void GenHandle::finish(std::string error) {
   {
     std::lock_guard<std::mutex> lk(mu_);
+    if (!error.empty()) error_ = std::move(error);
     done_ = true;
   }
   cv_.notify_all();
+}
+
+std::string GenHandle::error() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return error_;
 }
 
 bool GenHandle::next_event(GenEvent* ev, Clock::time_point deadline) {
@@ -177,7 +183,7 @@ std::vector<std::vector<Completion>> Engine::generate_many(const std::vector<std
       }
     }
     hs[done]->wait(Clock::time_point::max());
-    if (!hs[done]->error.empty()) throw Error("generate: request " + std::to_string(done) + ": " + hs[done]->error);
+    if (const std::string e = hs[done]->error(); !e.empty()) throw Error("generate: request " + std::to_string(done) + ": " + e);
     out[done] = std::move(hs[done]->results);
     hs[done].reset();
     ++done;
@@ -221,9 +227,9 @@ void Engine::loop() {
       std::unique_lock<std::mutex> lk(mu_);
       cv_.wait(lk, [&] { return stopping_ || !running.empty() || !waiting_.empty(); });
       if (stopping_) {
-        for (auto& r : waiting_) r->h->error = "engine stopped", r->h->finish();
+        for (auto& r : waiting_) r->h->finish("engine stopped");
         waiting_.clear();
-        for (auto& r : running) r->h->error = "engine stopped", r->h->finish();
+        for (auto& r : running) r->h->finish("engine stopped");
         return;
       }
       admit(running);
@@ -235,9 +241,8 @@ void Engine::loop() {
       if (auto nl = m.find('\n'); nl != std::string::npos) m.resize(nl);
       std::lock_guard<std::mutex> lk(mu_);
       for (auto& r : running) {
-        r->h->error = "generation failed: " + m;
         stats_.kv_bytes_reserved -= r->reserved;
-        r->h->finish();
+        r->h->finish("generation failed: " + m);
       }
       running.clear();
     }

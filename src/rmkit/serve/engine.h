@@ -70,15 +70,18 @@ class GenHandle {
   int64_t prompt_tokens = 0;
   std::vector<Completion> results;          // after wait()
   std::vector<TokenLogprob> prompt_logprobs;  // prompt_logprobs: one per prompt token after the first
-  std::string error;
+  // Why the request failed ("" when it did not); set by the engine thread together with finishing,
+  // so it may be polled while a stream is live.
+  std::string error() const;
 
  private:
   friend class Engine;
   void push(GenEvent ev);
-  void finish();
+  void finish(std::string error = "");
   bool stream_ = false;
   std::atomic<bool> cancelled_{false};
-  std::mutex mu_;
+  mutable std::mutex mu_;
+  std::string error_;  // under mu_
   std::condition_variable cv_;
   std::deque<GenEvent> events_;
   bool done_ = false;
@@ -109,6 +112,7 @@ class Engine {
   };
   Stats stats() const;
   int64_t context_length() const { return ctx_len_; }
+  int64_t vocab_size() const { return vocab_; }
   const text::Tokenizer& tokenizer() const { return *tok_; }
 
  private:

@@ -38,7 +38,21 @@ int64_t integer(const json& body, const char* key, int64_t def) {
   return it->get<int64_t>();
 }
 
-SamplingParams parse_params(const json& body, bool chat, int64_t default_max_tokens) {
+// Token ids of `field` as int32 within the vocabulary (400 naming the field otherwise), checked
+// before any narrowing or decoding: an id of 2^32 + 1 must not become 1.
+std::vector<int32_t> vocab_ids(const json& j, const std::string& field, int64_t vocab) {
+  std::vector<int32_t> out;
+  for (int64_t id : parse_ids(j, field)) {
+    if (id < 0 || id >= vocab)
+      throw HttpError::bad_request(field + ": token id " + std::to_string(id) + " outside the vocabulary [0, " +
+                                       std::to_string(vocab) + ")",
+                                   field);
+    out.push_back(static_cast<int32_t>(id));
+  }
+  return out;
+}
+
+SamplingParams parse_params(const json& body, bool chat, int64_t default_max_tokens, int64_t vocab) {
   const std::set<std::string> common = {"model", "max_tokens", "temperature", "top_p", "top_k", "min_p", "n", "seed",
                                         "stop", "presence_penalty", "frequency_penalty", "repetition_penalty",
                                         "logprobs", "stream", "stream_options", "user", "ignore_eos", "stop_token_ids"};
@@ -79,7 +93,7 @@ SamplingParams parse_params(const json& body, bool chat, int64_t default_max_tok
     }
   }
   if (auto it = body.find("stop_token_ids"); it != body.end() && !it->is_null())
-    for (int64_t id : parse_ids(*it, "stop_token_ids")) p.stop_ids.push_back(static_cast<int32_t>(id));
+    p.stop_ids = vocab_ids(*it, "stop_token_ids", vocab);
   if (chat) {
     const bool lp = opt_bool(body, "logprobs").value_or(false);
     const int64_t top = integer(body, "top_logprobs", 0);
@@ -151,6 +165,8 @@ void handle_generation(Server& s, const httplib::Request& req, httplib::Response
   json body = parse_body(req.body);
   auto& slot = Routes::slot_for(s, body, /*reward=*/false);
   LmSlot& lm = *slot.lm;
+  // ids the model has and the tokenizer can decode (a padded embedding can be larger)
+  const int64_t vocab = std::min<int64_t>(lm.engine().vocab_size(), lm.tokenizer().vocab_size());
   const auto& cfg = Routes::config(s);
   std::vector<Job> jobs;
   bool echo = false;
@@ -165,16 +181,14 @@ void handle_generation(Server& s, const httplib::Request& req, httplib::Response
     echo = opt_bool(body, "echo").value_or(false);
     if (pr.is_string()) jobs.push_back({lm.encode_prompt(pr.get<std::string>()), pr.get<std::string>(), nullptr});
     else if (is_token_ids(pr)) {
-      auto ids = parse_ids(pr, "prompt");
-      jobs.push_back({std::vector<int32_t>(ids.begin(), ids.end()), "", nullptr});
+      jobs.push_back({vocab_ids(pr, "prompt", vocab), "", nullptr});
     } else if (pr.is_array()) {
       check_input_count(pr.size(), cfg.max_inputs, "prompt");
       for (size_t i = 0; i < pr.size(); ++i) {
         const std::string f = "prompt[" + std::to_string(i) + "]";
         if (pr[i].is_string()) jobs.push_back({lm.encode_prompt(pr[i].get<std::string>()), pr[i].get<std::string>(), nullptr});
         else {
-          auto ids = parse_ids(pr[i], f);
-          jobs.push_back({std::vector<int32_t>(ids.begin(), ids.end()), "", nullptr});
+          jobs.push_back({vocab_ids(pr[i], f, vocab), "", nullptr});
         }
       }
     } else {
@@ -184,7 +198,7 @@ void handle_generation(Server& s, const httplib::Request& req, httplib::Response
       if (j.prompt_text.empty()) j.prompt_text = lm.tokenizer().decode(j.prompt, true);
   }
   const int64_t ctx = lm.engine().context_length();
-  SamplingParams p = parse_params(body, chat, chat ? ctx : 16);
+  SamplingParams p = parse_params(body, chat, chat ? ctx : 16, vocab);
   if (echo && p.logprobs >= 0) p.prompt_logprobs = true;
   const bool stream = opt_bool(body, "stream").value_or(false);
   bool include_usage = false;
@@ -225,7 +239,7 @@ void handle_generation(Server& s, const httplib::Request& req, httplib::Response
     int64_t completion_tokens = 0;
     for (size_t i = 0; i < jobs.size(); ++i) {
       auto& h = *jobs[i].h;
-      if (!h.error.empty()) throw HttpError::internal(h.error);
+      if (const std::string e = h.error(); !e.empty()) throw HttpError::internal(e);
       for (size_t k = 0; k < h.results.size(); ++k) {
         const Completion& c = h.results[k];
         completion_tokens += static_cast<int64_t>(c.tokens.size());
@@ -327,8 +341,8 @@ void handle_generation(Server& s, const httplib::Request& req, httplib::Response
               }
               if (!chunk(choice)) return false;
             }
-            if (!(*state)[i].h->error.empty()) {
-              send(sse({{"error", {{"code", 500}, {"type", "internal_error"}, {"message", (*state)[i].h->error}}}}));
+            if (const std::string e = (*state)[i].h->error(); !e.empty()) {
+              send(sse({{"error", {{"code", 500}, {"type", "internal_error"}, {"message", e}, {"param", nullptr}}}}));
               cancel_all();
               sink.done();
               return true;
