@@ -169,6 +169,36 @@ TEST(ServeFuzz, RandomAndMutatedRequestsGetWellFormedAnswers) {
   EXPECT_EQ(post(cli, "/v1/score", {{"inputs", {{{"text", "Once upon a time"}}}}}).status, 200);
 }
 
+// A declared body past --max-body-bytes and a POST without Content-Length are refused before any
+// body is read, at once: httplib would first read and discard the declared bytes, or read until
+// the client closes, holding a worker up to the read timeout (here 30 s). The answer says
+// Connection: close, since the body was never read.
+TEST(ServeLimits, RefusalsBeforeTheBodyAreImmediate) {
+  RMKIT_REQUIRE_ASSET(rmkit::testing::asset("models/stories260K/stories260K.bin"));
+  auto cfg = base_config();
+  cfg.max_body_bytes = 64 * 1024;
+  cfg.request_timeout_s = 30;
+  RunningServer srv(cfg);
+  struct Case {
+    std::string request, status;
+  };
+  const std::vector<Case> cases = {
+      {"POST /v1/score HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 9999999999\r\n\r\n{}",
+       "413"},
+      {"POST /v1/score HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 99999999999999999999999\r\n\r\n{}", "413"},
+      {"POST /v1/score HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\r\n{}", "411"}};
+  for (const auto& c : cases) {
+    // whatever arrives within 1.5 s: before the fix, nothing (the server was reading the body)
+    const std::string got = raw_exchange(srv.port, c.request, 1500);
+    EXPECT_EQ(got.rfind("HTTP/1.1 " + c.status, 0), 0u) << got;
+    EXPECT_NE(got.find("\"error\""), std::string::npos) << got;
+    EXPECT_NE(got.find("Connection: close"), std::string::npos) << got;  // the unread body ends the connection
+  }
+  // the server serves normally afterwards
+  auto cli = srv.client();
+  EXPECT_EQ(post(cli, "/v1/score", {{"inputs", {{{"text", "Once upon a time"}}}}}).status, 200);
+}
+
 TEST(ServeProcess, SigtermDrainsTheRequestInFlightAndExitsZero) {
   RMKIT_REQUIRE_ASSET(rmkit::testing::asset("models/stories260K/stories260K.bin"));
   const std::string dir = rmkit::testing::temp_dir("serve_proc");

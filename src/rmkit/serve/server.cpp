@@ -5,6 +5,7 @@
 #include <ATen/Parallel.h>
 #include <httplib.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <ctime>
@@ -281,14 +282,32 @@ std::vector<double> Server::score(Slot& slot, std::vector<eval::ScoreGroup> grou
 
 void Server::register_routes() {
   auto& h = *http_;
+  // Runs before cpp-httplib reads a body. Refusals here are immediate: httplib itself would first
+  // read (and discard) a declared body past --max-body-bytes, and read a POST without
+  // Content-Length until the client closes, each holding a worker up to the read timeout. A refused
+  // request's body is never read, so its connection is closed after the answer.
   h.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-    if (req.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
-    if (req.path == "/metrics" && cfg_.metrics_public) return httplib::Server::HandlerResponse::Unhandled;
-    if (authorized(req)) return httplib::Server::HandlerResponse::Unhandled;
-    answer(req, res, "auth", 401,
-           error_body({401, "authentication_error", "missing or invalid API key (send Authorization: Bearer KEY)", ""}),
-           now_s());
-    return httplib::Server::HandlerResponse::Handled;
+    const bool has_body_method = req.method == "POST" || req.method == "PUT" || req.method == "PATCH";
+    const bool chunked = req.get_header_value("Transfer-Encoding").find("chunked") != std::string::npos;
+    const std::string length = req.get_header_value("Content-Length");
+    auto refuse = [&](const char* route, int status, const std::string& type, const std::string& message) {
+      answer(req, res, route, status, error_body({status, type, message, ""}), now_s());
+      if (has_body_method || !length.empty() || chunked) res.set_header("Connection", "close");
+      return httplib::Server::HandlerResponse::Handled;
+    };
+    if (req.path == "/health" || (req.path == "/metrics" && cfg_.metrics_public) || authorized(req)) {
+      if (has_body_method && length.empty() && !chunked)
+        return refuse("other", 411, "invalid_request_error", "a request body needs a Content-Length header");
+      char* end = nullptr;
+      errno = 0;
+      const unsigned long long declared = length.empty() ? 0 : std::strtoull(length.c_str(), &end, 10);
+      if (!length.empty() && (errno != 0 || end == length.c_str() || *end != '\0' ||
+                              declared > static_cast<unsigned long long>(cfg_.max_body_bytes)))
+        return refuse("other", 413, "invalid_request_error",
+                      "request body larger than " + std::to_string(cfg_.max_body_bytes) + " bytes (--max-body-bytes)");
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    return refuse("auth", 401, "authentication_error", "missing or invalid API key (send Authorization: Bearer KEY)");
   });
   // httplib's own errors (404 unknown path, 413 body too large, 400 bad request line) get JSON.
   h.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request& req, httplib::Response& res) {
