@@ -173,6 +173,58 @@ TEST(ServeOpenAI, ParametersAreCheckedStrictly) {
   EXPECT_EQ(wrong.status, 404) << wrong.raw;  // no reward model is served here
 }
 
+// Generation holds an HTTP thread until its last token, so it takes one of the places that keep 4
+// threads free: past them it gets 503 + Retry-After at once, and /health answers throughout
+// (before, 48 long generations on 8 threads queued /health behind them for seconds).
+TEST(ServeOpenAI, GenerationTakesAPlaceSoHealthAlwaysAnswers) {
+  RMKIT_REQUIRE_ASSET(rmkit::testing::asset(kBin));
+  auto cfg = lm_config();
+  cfg.http_threads = 8;  // 4 places
+  RunningServer srv(cfg);
+  std::atomic<int> ok{0}, busy{0}, other{0}, streams_ok{0};
+  std::atomic<bool> retry_after{true};
+  std::vector<std::thread> ts;
+  for (int i = 0; i < 48; ++i)
+    ts.emplace_back([&, i] {
+      auto c = srv.client();
+      json b = {{"prompt", "Lily"}, {"max_tokens", 450}, {"ignore_eos", true}, {"temperature", 0}};
+      if (i % 4 == 0) b["stream"] = true;
+      auto r = c.Post("/v1/completions", b.dump(), "application/json");
+      if (!r) return (void)++other;
+      if (r->status == 200) ++ok, streams_ok += i % 4 == 0;
+      else if (r->status == 503) ++busy, retry_after = retry_after && r->has_header("Retry-After");
+      else ++other;
+    });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  double worst = 0;
+  for (int k = 0; k < 5; ++k) {  // while the generations run
+    auto c = srv.client();
+    const auto t0 = std::chrono::steady_clock::now();
+    auto h = c.Get("/health");
+    worst = std::max(worst, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    ASSERT_TRUE(h);
+    EXPECT_EQ(h->status, 200);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  for (auto& t : ts) t.join();
+  EXPECT_LT(worst, 1.0);  // ~3 s before, when generations held every thread
+  EXPECT_EQ(other.load(), 0);
+  EXPECT_EQ(ok + busy, 48);
+  EXPECT_GE(ok.load(), 4);
+  EXPECT_GE(busy.load(), 1);
+  EXPECT_TRUE(retry_after.load());
+  // every place was given back: 4 requests at once all run
+  std::vector<std::thread> again;
+  std::atomic<int> ok2{0};
+  for (int i = 0; i < 4; ++i)
+    again.emplace_back([&] {
+      auto c = srv.client();
+      ok2 += post(c, "/v1/completions", {{"prompt", "Once"}, {"max_tokens", 8}}).status == 200;
+    });
+  for (auto& t : again) t.join();
+  EXPECT_EQ(ok2.load(), 4);
+}
+
 TEST(ServeOpenAI, DisconnectMidStreamFreesTheSequenceAndFloodsRecover) {
   RMKIT_REQUIRE_ASSET(rmkit::testing::asset(kBin));
   const Labels lm = {{"model", "lm"}};

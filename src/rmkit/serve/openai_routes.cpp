@@ -212,6 +212,9 @@ void handle_generation(Server& s, const httplib::Request& req, httplib::Response
     throw HttpError::too_large("prompts x n = " + std::to_string(jobs.size() * p.n) + " sequences, more than the limit " +
                                    std::to_string(cfg.max_inputs) + " (--max-inputs)",
                                "n");
+  // this request holds an HTTP thread until its last token (non-stream: the wait below; stream: the
+  // content provider, which owns the place): counted with the scoring requests, 503 past the limit
+  const auto place = Routes::acquire_inflight(s);
   for (auto& j : jobs) {
     try {
       j.h = lm.engine().submit(j.prompt, p, stream);
@@ -287,7 +290,7 @@ void handle_generation(Server& s, const httplib::Request& req, httplib::Response
   res.set_header("Cache-Control", "no-cache");
   res.set_chunked_content_provider(
       "text/event-stream",
-      [state, p, chat, echo, id, created, model, include_usage, timeout, prompt_tokens, &lm](size_t, httplib::DataSink& sink) {
+      [state, p, chat, echo, id, created, model, include_usage, timeout, prompt_tokens, &lm, place](size_t, httplib::DataSink& sink) {
         auto cancel_all = [&] {
           for (auto& j : *state) j.h->cancel();
         };

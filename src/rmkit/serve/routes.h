@@ -18,6 +18,7 @@ struct Routes {
   static void route(Server& s, const char* method, const std::string& path, Server::JsonHandler fn) {
     s.route(method, path, std::move(fn));
   }
+  static std::shared_ptr<void> acquire_inflight(Server& s) { return s.acquire_inflight(); }
   static const ServerConfig& config(const Server& s) { return s.cfg_; }
   static int64_t created(const Server& s) { return s.created_; }
 };

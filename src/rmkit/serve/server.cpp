@@ -260,16 +260,17 @@ Server::Slot& Server::slot_for(const nlohmann::json& body, bool reward) {
                              "model");
 }
 
-std::vector<double> Server::score(Slot& slot, std::vector<eval::ScoreGroup> groups, size_t sequences) {
+std::shared_ptr<void> Server::acquire_inflight() {
   if (waiting_.fetch_add(1) >= max_waiting_) {
     --waiting_;
     throw HttpError::overloaded("too many requests in flight (" + std::to_string(max_waiting_) +
                                 ", from --http-threads); retry later");
   }
-  struct Release {
-    std::atomic<int>& w;
-    ~Release() { --w; }
-  } release{waiting_};
+  return std::shared_ptr<void>(nullptr, [w = &waiting_](void*) { --*w; });
+}
+
+std::vector<double> Server::score(Slot& slot, std::vector<eval::ScoreGroup> groups, size_t sequences) {
+  const auto place = acquire_inflight();
   auto job = slot.batcher->submit(std::move(groups));
   const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                            std::chrono::duration<double>(cfg_.request_timeout_s));

@@ -97,6 +97,11 @@ class Server {
   Slot& slot_for(const nlohmann::json& body, bool reward = true);
   // Queues groups on the slot's batcher and waits (504 at the request timeout).
   std::vector<double> score(Slot& slot, std::vector<eval::ScoreGroup> groups, size_t sequences);
+  // One of the max_waiting_ places for a request that holds an HTTP thread while the model works
+  // (scoring, generation, a live stream); released when the returned token is destroyed. 503 with
+  // Retry-After when none is free, so that 4 HTTP threads always stay free for /health, /metrics
+  // and these 503s.
+  std::shared_ptr<void> acquire_inflight();
 
   ServerConfig cfg_;
   MetricsRegistry metrics_;
@@ -109,7 +114,7 @@ class Server {
   std::thread loader_, listener_;
   int port_ = 0;
   int64_t created_ = 0;
-  std::atomic<int> waiting_{0};  // requests blocked on compute
+  std::atomic<int> waiting_{0};  // requests holding an HTTP thread on compute (acquire_inflight)
   int max_waiting_ = 0;
   std::atomic<bool> shut_{false};
 };
