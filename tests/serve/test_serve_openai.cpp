@@ -176,6 +176,28 @@ TEST(ServeOpenAI, ParametersAreCheckedStrictly) {
 // Generation holds an HTTP thread until its last token, so it takes one of the places that keep 4
 // threads free: past them it gets 503 + Retry-After at once, and /health answers throughout
 // (before, 48 long generations on 8 threads queued /health behind them for seconds).
+// A chat request without max_tokens means "up to the context"; when that does not fit the KV-cache
+// budget for n samples, the default shrinks to what fits (OpenAI SDK calls omit max_tokens). A
+// max_tokens the client sent is never shrunk: it is refused with 400 naming it.
+TEST(ServeOpenAI, ChatDefaultMaxTokensFitsTheKvBudget) {
+  RMKIT_REQUIRE_ASSET(rmkit::testing::asset(kBin));
+  auto cfg = lm_config();
+  cfg.engine.kv_cache_mb = 1;  // stories260K: 5 layers x 2 x 4 heads x 8 dims x 4 B = 1280 B per token: 819 tokens
+  RunningServer srv(cfg);
+  auto cli = srv.client();
+  const json msgs = {{{"role", "user"}, {"content", "Tell me a story."}}};
+  Reply r = post(cli, "/v1/chat/completions", {{"messages", msgs}, {"n", 2}, {"temperature", 0}, {"ignore_eos", true}});
+  ASSERT_EQ(r.status, 200) << r.raw;
+  const int64_t prompt = r.body["usage"]["prompt_tokens"].get<int64_t>();
+  const int64_t fits = (1024 * 1024 / 1280 - prompt) / 2;
+  ASSERT_GT(prompt + 2 * (512 - prompt), 1024 * 1024 / 1280);  // the context default would not fit ...
+  EXPECT_EQ(r.body["usage"]["completion_tokens"].get<int64_t>(), 2 * fits);  // ... so each sample gets what fits
+  for (const auto& c : r.body["choices"]) EXPECT_EQ(c["finish_reason"], "length");
+  Reply sent = post(cli, "/v1/chat/completions", {{"messages", msgs}, {"n", 2}, {"max_tokens", 500}});
+  EXPECT_EQ(sent.status, 400) << sent.raw;
+  EXPECT_EQ(sent.body["error"]["param"], "max_tokens");
+}
+
 TEST(ServeOpenAI, GenerationTakesAPlaceSoHealthAlwaysAnswers) {
   RMKIT_REQUIRE_ASSET(rmkit::testing::asset(kBin));
   auto cfg = lm_config();

@@ -142,11 +142,15 @@ std::shared_ptr<GenHandle> Engine::submit(std::vector<int32_t> prompt, SamplingP
   r->h->stream_ = stream;
   r->h->prompt_tokens = P;
   r->max_new = std::min(p.max_tokens, ctx_len_ - P);
+  const int64_t budget = cfg_.kv_cache_mb * 1024 * 1024;
+  if (p.max_tokens_default && bytes_per_token_ > 0) {  // as many as the budget holds for n samples
+    const int64_t fits = (budget / bytes_per_token_ - P) / std::max<int64_t>(1, p.n);
+    if (fits >= 1) r->max_new = std::min(r->max_new, fits);
+  }
   r->reserved = bytes_per_token_ * (P + p.n * r->max_new);
   r->prompt = std::move(prompt);
   r->p = std::move(p);
   r->submitted = Clock::now();
-  const int64_t budget = cfg_.kv_cache_mb * 1024 * 1024;
   if (r->reserved > budget)
     throw HttpError::bad_request("request needs " + std::to_string(r->reserved / (1024 * 1024) + 1) +
                                      " MB of KV cache (prompt + n * max_tokens), more than --kv-cache-mb " +

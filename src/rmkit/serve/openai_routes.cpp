@@ -67,6 +67,8 @@ SamplingParams parse_params(const json& body, bool chat, int64_t default_max_tok
   SamplingParams p;
   p.max_tokens = integer(body, "max_tokens", default_max_tokens);
   if (chat) p.max_tokens = integer(body, "max_completion_tokens", p.max_tokens);
+  auto given = [&](const char* k) { return body.contains(k) && !body[k].is_null(); };
+  p.max_tokens_default = chat && !given("max_tokens") && !given("max_completion_tokens");
   p.temperature = num(body, "temperature", 1.0);
   p.top_p = num(body, "top_p", 1.0);
   p.top_k = integer(body, "top_k", 0);

@@ -22,6 +22,9 @@ namespace rmkit::serve {
 
 struct SamplingParams {
   int64_t max_tokens = 16;          // new tokens (capped by the context)
+  // max_tokens was not given by the client (chat's default, "up to the context"): the engine also
+  // caps it at what the KV-cache budget holds for n samples, instead of refusing the request
+  bool max_tokens_default = false;
   double temperature = 1.0;         // 0 = greedy
   double top_p = 1.0;
   int64_t top_k = 0;                // 0 = off
