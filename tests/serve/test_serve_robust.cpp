@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -256,6 +257,59 @@ TEST(ServeProcess, SigtermDrainsTheRequestInFlightAndExitsZero) {
   const std::string text = read_file(log);
   EXPECT_NE(text.find("listening on http://127.0.0.1:"), std::string::npos) << text;
   EXPECT_NE(text.find("SIGTERM, draining"), std::string::npos) << text;
+}
+
+// SIGTERM while a model is still loading (here: a FIFO nobody writes, as a model on a hung network
+// disk would be) exits within --drain-timeout instead of waiting for the load for ever.
+TEST(ServeProcess, SigtermWhileLoadingExitsWithinTheDrainTimeout) {
+  RMKIT_REQUIRE_ASSET(rmkit::testing::asset("models/stories260K/tok512.model"));
+  const std::string dir = rmkit::testing::temp_dir("serve_loading");
+  const std::string fifo = join_path(dir, "model.bin"), port_file = join_path(dir, "port"), log = join_path(dir, "serve.log");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const std::string bin = rmkit::testing::rmkit_bin(), tok = rmkit::testing::asset("models/stories260K/tok512.model");
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    FILE* f = std::freopen(log.c_str(), "w", stderr);
+    (void)f;
+    execl(bin.c_str(), bin.c_str(), "serve", "--model", fifo.c_str(), "--tokenizer", tok.c_str(), "--port", "0",
+          "--port-file", port_file.c_str(), "--threads", "1", "--drain-timeout", "1", (char*)nullptr);
+    _exit(127);
+  }
+  auto reap = [&](double seconds, int* status) {
+    for (int i = 0; i < static_cast<int>(seconds * 20); ++i) {
+      if (waitpid(pid, status, WNOHANG) == pid) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+  };
+  int port = 0;
+  for (int i = 0; i < 600 && port == 0; ++i) {
+    if (path_exists(port_file)) port = std::stoi(read_file(port_file));
+    else std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  int status = 0;
+  if (port <= 0) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    FAIL() << read_file(log);
+  }
+  httplib::Client c("127.0.0.1", port);
+  Reply h = get(c, "/health");
+  EXPECT_EQ(h.status, 503);
+  EXPECT_EQ(h.body["status"], "loading");
+  const auto t0 = std::chrono::steady_clock::now();
+  kill(pid, SIGTERM);
+  const bool exited = reap(10, &status);
+  if (!exited) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    FAIL() << "still running 10 s after SIGTERM\n" << read_file(log);
+  }
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 5.0);
+  ASSERT_TRUE(WIFEXITED(status)) << read_file(log);
+  EXPECT_EQ(WEXITSTATUS(status), 0) << read_file(log);
+  EXPECT_NE(read_file(log).find("drain timed out, exiting"), std::string::npos) << read_file(log);
 }
 
 TEST(ServeProcess, BadOptionsAreOneLineUsageErrors) {

@@ -118,6 +118,7 @@ void Server::load_models() {
   try {
     if (cfg_.before_load) cfg_.before_load();
     for (const auto& [name, path] : cfg_.models) {
+      if (shut_) break;  // SIGTERM while loading: no further model
       Slot s;
       s.name = name;
       if (is_reward_model_dir(path)) s.rm = std::make_unique<RewardSlot>(name, path, cfg_.slot);
@@ -136,6 +137,7 @@ void Server::load_models() {
     if (auto nl = load_error_.find('\n'); nl != std::string::npos) load_error_.resize(nl);
     state_ = State::Failed;
   }
+  loaded_ = true;
 }
 
 bool Server::wait_ready(double timeout_s) {
@@ -166,6 +168,7 @@ bool Server::shutdown() {
   // httplib's stop() closes the listening socket; its worker pool then finishes the requests in
   // flight and joins. Bound that by the drain timeout.
   bool drained = true;
+  const auto end = Clock::now() + std::chrono::duration<double>(cfg_.drain_timeout_s);
   if (listener_.joinable()) {
     http_->stop();
     auto done = std::make_shared<std::atomic<bool>>(false);
@@ -173,7 +176,6 @@ bool Server::shutdown() {
       listener_.join();
       *done = true;
     });
-    const auto end = Clock::now() + std::chrono::duration<double>(cfg_.drain_timeout_s);
     while (!*done && Clock::now() < end) std::this_thread::sleep_for(std::chrono::milliseconds(10));
     drained = done->load();
     if (drained) {
@@ -182,7 +184,17 @@ bool Server::shutdown() {
       joiner.detach();  // the process is about to exit
     }
   }
-  if (loader_.joinable()) loader_.join();
+  // a load still in progress (a big model on a slow disk) is waited for until the same deadline,
+  // then left behind: the caller exits the process (run_serve's _Exit) instead of hanging
+  if (loader_.joinable()) {
+    while (!loaded_ && Clock::now() < end) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (loaded_) {
+      loader_.join();
+    } else {
+      loader_.detach();
+      return false;
+    }
+  }
   if (drained)
     for (auto& s : slots_) {
       if (s.batcher) s.batcher->stop();

@@ -114,6 +114,7 @@ class Server {
   std::thread loader_, listener_;
   int port_ = 0;
   int64_t created_ = 0;
+  std::atomic<bool> loaded_{false};  // load_models() returned (loaded or failed)
   std::atomic<int> waiting_{0};  // requests holding an HTTP thread on compute (acquire_inflight)
   int max_waiting_ = 0;
   std::atomic<bool> shut_{false};
