@@ -114,6 +114,70 @@ TEST(RunDir, NonFiniteParametersStopTheRunWithoutSavingThem) {
   fs::remove_all(dir);
 }
 
+// A kill -9 during the save of best/ (between its two renames) and during the in-place save of the
+// run directory's own model (new rmkit.json moved in, weights not yet): the next start-up
+// (recover_run_saves, then remove_run_temps) installs the complete new copies, and each directory
+// then loads as one model whose rmkit.json step matches its weights.
+TEST(RunDir, StartUpFinishesASaveAKillInterrupted) {
+  RMKIT_REQUIRE_ASSET(rmkit::testing::asset(kBin));
+  auto m = load_reward_model(rmkit::testing::asset(kBin), rmkit::testing::asset(kTokBin), HeadConfig(),
+                             /*require_head=*/false);
+  auto save_step = [&](const std::string& dir, int64_t step) {
+    {
+      torch::NoGradGuard ng;
+      for (auto& kv : m.model->named_parameters(true))
+        if (kv.key().rfind("score", 0) == 0) kv.value().fill_(static_cast<double>(step));
+    }
+    RewardModelMeta meta;
+    meta.step = step;
+    save_reward_model(dir, *m.model, m.tokenizer.get(), meta);
+  };
+  const std::string root = rmkit::testing::temp_dir("interrupted_save");
+  const std::string out = join_path(root, "out"), best = join_path(out, "best");
+  make_dirs(out);
+  write_file_atomic(join_path(out, "run.json"), "{\"run_id\": \"r\"}\n");
+  save_step(best, 1);
+  save_step(out, 1);
+  // step 3 written completely, then the kill: best/ moved aside but the new copy not yet renamed in
+  save_step(join_path(root, "s1"), 3);
+  fs::rename(best, join_path(out, ".best.old-999999"));
+  fs::rename(join_path(root, "s1"), join_path(out, ".best.new-999999"));
+  make_dirs(join_path(out, ".best.tmp-999998"));  // an earlier save killed while writing
+  // ... and the run's own model: old weights removed, the new rmkit.json already moved in
+  save_step(join_path(root, "s2"), 3);
+  const std::string staged = join_path(root, ".out.new-999999");
+  fs::rename(join_path(root, "s2"), staged);
+  fs::remove(join_path(out, "model.safetensors"));
+  fs::rename(join_path(staged, "rmkit.json"), join_path(out, "rmkit.json"));
+
+  EXPECT_EQ(recover_run_saves(out).size(), 3u);  // best/ installed, its old copy removed, out/ finished
+  remove_run_temps(out);
+  for (const std::string& dir : {best, out}) {
+    SCOPED_TRACE(dir);
+    auto loaded = load_reward_model(dir);
+    EXPECT_EQ(loaded.meta.step, 3);
+    auto w = loaded.model->head_state().at("score.weight");
+    EXPECT_TRUE(torch::equal(w, torch::full_like(w, 3.0)));
+  }
+  EXPECT_EQ(read_file(join_path(out, "run.json")), "{\"run_id\": \"r\"}\n");
+  std::vector<std::string> left;
+  for (const std::string& dir : {root, out})
+    for (const auto& e : fs::directory_iterator(dir))
+      if (e.path().filename().string()[0] == '.' && e.path().filename() != ".rmkit.lock")
+        left.push_back(e.path().string());
+  EXPECT_TRUE(left.empty()) << left.front();
+
+  // a later save over the installed copies keeps them whole: best/ swapped, out/ file by file
+  save_step(best, 5);
+  save_step(out, 5);
+  for (const std::string& dir : {best, out}) {
+    auto loaded = load_reward_model(dir);
+    EXPECT_EQ(loaded.meta.step, 5);
+    EXPECT_TRUE(torch::equal(loaded.model->head_state().at("score.weight"), torch::full({1, 64}, 5.0)));
+  }
+  fs::remove_all(root);
+}
+
 TEST(RunDir, RewardModelMustCarryItsHeadUnlessAllowed) {
   RMKIT_REQUIRE_ASSET(rmkit::testing::asset(kBin));
   try {

@@ -1,16 +1,13 @@
 #include "rmkit/train/reward_model.h"
 
-#include <unistd.h>
-
 #include <cmath>
-#include <filesystem>
 
+#include "rmkit/core/dir_install.h"
 #include "rmkit/core/error.h"
 #include "rmkit/core/file_io.h"
 #include "rmkit/model/checkpoint.h"
 
 namespace rmkit::train {
-namespace fs = std::filesystem;
 
 // ---------------------------------------------------------------- config / metadata
 
@@ -255,34 +252,13 @@ void save_reward_model(const std::string& dir_in, RewardModelImpl& rm, const tex
     else if (tokenizer && tokenizer->eos_id() >= 0) cfg.pad_token_id = tokenizer->eos_id();
     else cfg.pad_token_id = 0;
   }
-  std::string parent = parent_dir(dir);
-  if (parent.empty()) parent = ".";
-  make_dirs(parent);
-  std::string tmp = join_path(parent, "." + file_name(dir) + ".tmp-" + std::to_string(::getpid()));
-  fs::remove_all(tmp);
-  try {
+  // A complete copy is written beside DIR and then installed (core/dir_install.h): a kill -9 at any
+  // moment leaves DIR the complete previous model or the complete new one, and the next start-up
+  // (recover_run_saves) finishes an install it interrupted.
+  write_and_install_dir(dir, kModelCommitFile, [&](const std::string& tmp) {
     model::save_pretrained(tmp, cfg, rm.backbone(), tokenizer, rm.head_state(), dtype);
     write_file_atomic(join_path(tmp, "rmkit.json"), meta.to_json(rm.head_config()).dump(2) + "\n");
-    std::error_code ec;
-    if (!fs::exists(dir)) {
-      fs::rename(tmp, dir, ec);
-      if (ec) throw IoError(dir + ": cannot move saved model into place: " + ec.message());
-      return;
-    }
-    if (!fs::is_directory(dir)) throw IoError(dir + ": exists and is not a directory");
-    for (const auto& e : fs::directory_iterator(tmp)) {
-      fs::path target = fs::path(dir) / e.path().filename();
-      if (fs::is_directory(target) && !fs::is_directory(e.path())) fs::remove_all(target);
-      if (fs::is_directory(e.path())) fs::remove_all(target);
-      fs::rename(e.path(), target, ec);
-      if (ec) throw IoError(target.string() + ": cannot move saved file into place: " + ec.message());
-    }
-    fs::remove_all(tmp);
-  } catch (...) {
-    std::error_code ec;
-    fs::remove_all(tmp, ec);
-    throw;
-  }
+  });
 }
 
 void check_tokenizer_fits(const text::Tokenizer& tok, int64_t vocab_size, const std::string& model_path) {

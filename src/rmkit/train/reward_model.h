@@ -120,9 +120,11 @@ std::string sequence_classification_architecture(const model::ModelConfig& cfg);
 
 // Writes an HF reward-model directory: config.json (SequenceClassification architecture,
 // num_labels 1, pad_token_id set), model.safetensors with the backbone and score.* tensors,
-// tokenizer files and rmkit.json. The files are first written into a fresh sibling temp directory;
-// if `dir` does not exist it is renamed into place, otherwise each file is renamed over its old
-// version (other files in `dir`, e.g. metrics.jsonl or checkpoints/, are left alone).
+// tokenizer files and rmkit.json. The files are first written into a fresh sibling temp directory
+// and then installed (core/dir_install.h): a directory holding only a model (best/) is swapped
+// whole; one holding other files too (the run directory, with metrics.jsonl and checkpoints/, left
+// alone) gets the new files with model.safetensors last. A kill -9 never leaves `dir` pairing one
+// save's rmkit.json or config with another's weights.
 void save_reward_model(const std::string& dir, RewardModelImpl& rm, const text::Tokenizer* tokenizer,
                        const RewardModelMeta& meta, const std::string& dtype = "float32");
 

@@ -13,6 +13,7 @@
 #include <fstream>
 #include <random>
 
+#include "rmkit/core/dir_install.h"
 #include "rmkit/core/error.h"
 #include "rmkit/core/file_io.h"
 
@@ -87,6 +88,19 @@ std::vector<std::string> remove_run_temps(const std::string& dir_in) {
       if (fs::remove_all(p, ec) > 0) removed.push_back(p.string());
   }
   return removed;
+}
+
+std::vector<std::string> recover_run_saves(const std::string& dir_in) {
+  std::string dir = dir_in;
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  std::vector<std::string> done;
+  auto add = [&](std::vector<std::string> v) { done.insert(done.end(), v.begin(), v.end()); };
+  std::string parent = parent_dir(dir);
+  if (parent.empty()) parent = ".";
+  add(recover_installs(parent, kModelCommitFile, file_name(dir)));  // DIR's own files (other runs' left alone)
+  add(recover_installs(dir, kModelCommitFile));
+  add(recover_installs(join_path(dir, "checkpoints"), kModelCommitFile));
+  return done;
 }
 
 std::string run_marker(const std::string& dir) {

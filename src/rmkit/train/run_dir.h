@@ -31,7 +31,14 @@ inline constexpr const char* kRunFile = "run.json";
 // Temps of interrupted writes in a run directory, of any process but this one (call with the
 // RunLock held): ".NAME.tmp-<pid>" directories and "NAME.tmp.<pid>" files in DIR, DIR/best and
 // DIR/checkpoints, and ".<DIR's name>.tmp-<pid>" beside DIR. Returns the removed paths.
+// They never include a complete copy: a finished save waits as ".NAME.new-<pid>" (the previous copy
+// as ".NAME.old-<pid>") until installed, and recover_run_saves() must run first.
 std::vector<std::string> remove_run_temps(const std::string& dir);
+
+// Finishes the model saves an interrupted run left half-installed (core/dir_install.h), call with the
+// RunLock held and before remove_run_temps: DIR/best, DIR/checkpoints/step-N and DIR's own model
+// files (".<DIR's name>.new-<pid>" beside DIR). Returns one line per action, for the log.
+std::vector<std::string> recover_run_saves(const std::string& dir);
 
 // What makes DIR another run's directory ("run.json", "checkpoints/", "metrics.jsonl",
 // "model.safetensors" or "best/", the first found), or "" when it holds none of them.

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <sstream>
 
+#include "rmkit/core/dir_install.h"
 #include "rmkit/core/error.h"
 #include "rmkit/core/file_io.h"
 #include "rmkit/model/checkpoint.h"
@@ -128,8 +129,11 @@ std::string save_train_checkpoint(const std::string& checkpoints_dir, RewardMode
     save_torch(optimizer, join_path(tmp, "optimizer.pt"));
     save_torch(get_rng_state(), join_path(tmp, "rng.pt"));
     write_file_atomic(join_path(tmp, "trainer_state.json"), state.to_json().dump(2) + "\n");
-    if (fs::exists(final_dir)) fs::remove_all(final_dir);
-    fs::rename(tmp, final_dir);
+    // complete: from here on the next start-up installs it (recover_run_saves) rather than removing
+    // it, and a checkpoint of the same step saved before stays whole until it is replaced
+    const std::string staged = install_temp_path(final_dir, "new", ::getpid());
+    fs::rename(tmp, staged);
+    install_staged_dir(staged, final_dir, kModelCommitFile);
   } catch (const std::exception& e) {
     fs::remove_all(tmp, ec);
     std::string why = e.what();

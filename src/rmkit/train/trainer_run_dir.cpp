@@ -35,6 +35,7 @@ void Trainer::Impl::open_run_dir() {
   if (!writes_outputs()) return;
   if (o.overwrite && !o.resume.empty()) throw UsageError("--overwrite clears the run that --resume continues; give one of them");
   run_lock = std::make_unique<RunLock>(o.output);
+  for (const auto& line : recover_run_saves(o.output)) log("interrupted save: " + line);
   for (const auto& p : remove_run_temps(o.output)) log("removed a stale temp of an interrupted run: " + p);
   if (o.resume.empty()) {
     const std::string marker = run_marker(o.output);
