@@ -79,6 +79,22 @@ TEST(Losses, BtMarginFallsBackToScoreGap) {
   EXPECT_NE(config_error({{"bt-margin", 1}}, in).find("margin"), std::string::npos);
 }
 
+// Partly annotated batches: each pair uses its own margin, else its own Δs (scores NaN where a pair
+// has none); a pair with neither is an error, not a NaN loss. margin-mse needs every pair scored.
+TEST(Losses, BtMarginResolvesEachPairAlone) {
+  LossInputs in;
+  in.r_w = vec({1, 1});
+  in.r_l = vec({0, 0});
+  in.margin = vec({0.5, kNaN});  // pair 0: margin only
+  in.s_w = vec({kNaN, 3.0});     // pair 1: scores only, Δs = 0.5
+  in.s_l = vec({kNaN, 2.5});
+  EXPECT_NEAR(val(combine({{"bt-margin", 1}}, in).total), 0.4740769841801067, 1e-12);
+  in.margin = vec({kNaN, kNaN});  // pair 0 has neither
+  EXPECT_NE(config_error({{"bt-margin", 1}}, in).find("pair 0 of the batch has neither"), std::string::npos);
+  EXPECT_NE(config_error({{"margin-mse", 1}}, in).find("for every pair"), std::string::npos);
+  EXPECT_NE(config_error({{"soft-bce", 1}}, in).find("for every pair"), std::string::npos);
+}
+
 TEST(Losses, CenterRewards) {
   // (1 + 2)² = 9, (−1 + 0.5)² = 0.25; mean 4.625.
   EXPECT_NEAR(val(center_loss(vec({1, -1}), vec({2, 0.5}))), 4.625, 1e-12);

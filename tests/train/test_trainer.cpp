@@ -2,7 +2,9 @@
 // checkpoint, data-requirement errors, teacher vocabulary check; progress and metrics helpers.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdio>
+#include <functional>
 #include <filesystem>
 
 #include "rmkit/core/error.h"
@@ -194,6 +196,57 @@ TEST(Trainer, LossDataRequirementsAreChecked) {
       FAIL();
     } catch (const ConfigError& e) {
       EXPECT_NE(std::string(e.what()).find("same tokenizer"), std::string::npos) << e.what();
+    }
+  }
+  std::filesystem::remove_all(dir);
+}
+
+// Partly annotated data that the start-up check accepts trains every step, whatever rows a batch
+// draws: attributes on some rows only (3, 2 or none), and bt-margin with a margin on some rows and
+// both scores on the others.
+TEST(Trainer, PartlyAnnotatedDataTrainsEveryStep) {
+  RMKIT_REQUIRE_ASSET(rmkit::testing::asset("models/stories260K/stories260K.bin"));
+  std::string dir = rmkit::testing::temp_dir("trainer_partial");
+  struct Case {
+    std::string name, loss, term;
+    std::function<std::string(int)> extra;
+  };
+  const std::vector<Case> cases = {
+      {"attrs_some", "bt,regression", "loss_regression",
+       [](int i) { return i % 4 == 0 ? ",\"attributes\":[0.1,0.2,0.3]" : i % 4 == 1 ? ",\"attributes\":[0.5,0.6]" : ""; }},
+      {"attrs_3_or_2", "bt,regression", "loss_regression",
+       [](int i) { return i % 2 == 0 ? ",\"attributes\":[0.1,0.2,0.3]" : ",\"attributes\":[0.5,0.6]"; }},
+      {"margin_or_scores", "bt-margin", "loss_bt-margin",
+       [](int i) { return i % 2 == 0 ? ",\"margin\":0.5" : ",\"score_chosen\":2,\"score_rejected\":1"; }},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    std::string rows;
+    for (int i = 0; i < 16; ++i)
+      rows += "{\"prompt\":\"Tell a story " + std::to_string(i) +
+              "\",\"chosen\":\"Once upon a time there was a cat.\",\"rejected\":\"cat a was there time\"" +
+              c.extra(i) + "}\n";
+    std::string path = join_path(dir, c.name + ".jsonl");
+    rmkit::write_file_atomic(path, rows);
+    auto o = small(path, join_path(dir, c.name));
+    o.val_fraction = 0;
+    o.batch_size = 2;
+    o.max_steps = 20;
+    o.loss = c.loss;
+    Trainer t(o);
+    t.set_logger(quiet);
+    try {
+      t.train();
+    } catch (const Error& e) {
+      ADD_FAILURE() << e.what();
+      continue;
+    }
+    auto recs = MetricsLog::read(join_path(o.output, "metrics.jsonl"));
+    EXPECT_EQ(recs.size(), 20u);
+    for (const auto& r : recs) {
+      ASSERT_TRUE(r.contains(c.term)) << r.dump();
+      EXPECT_TRUE(std::isfinite(r[c.term].get<double>())) << r.dump();
+      EXPECT_GE(r[c.term].get<double>(), 0.0) << r.dump();
     }
   }
   std::filesystem::remove_all(dir);

@@ -28,7 +28,8 @@ void pad_sequences(const std::vector<const std::vector<int32_t>*>& prompts,
 }
 
 PairBatch collate_pairs(const std::vector<EncodedExample>& examples, const std::vector<size_t>& idx,
-                        int64_t pad_id, bool with_teacher, bool shared_prefix, int64_t hidden_size) {
+                        int64_t pad_id, bool with_teacher, bool shared_prefix, int64_t hidden_size,
+                        int64_t num_attributes) {
   PairBatch b;
   b.B = static_cast<int64_t>(idx.size());
   PrefixBatch pb;
@@ -61,11 +62,12 @@ PairBatch collate_pairs(const std::vector<EncodedExample>& examples, const std::
   b.s_w = torch::empty({b.B}, torch::kFloat32);
   b.s_l = torch::empty({b.B}, torch::kFloat32);
   b.margin = torch::empty({b.B}, torch::kFloat32);
-  size_t k = 0;
-  for (size_t i : idx) k = std::max(k, examples[i].attributes.size());
+  // Every batch gets the head's K columns (mask 0 where a row has fewer or none), so the loss sees
+  // one shape whatever the batch drew; values past K (validation rows) are not compared.
+  const int64_t k = std::max<int64_t>(num_attributes, 0);
   if (k > 0) {
-    b.attributes = torch::zeros({b.B, static_cast<int64_t>(k)}, torch::kFloat32);
-    b.attributes_mask = torch::zeros({b.B, static_cast<int64_t>(k)}, torch::kFloat32);
+    b.attributes = torch::zeros({b.B, k}, torch::kFloat32);
+    b.attributes_mask = torch::zeros({b.B, k}, torch::kFloat32);
   }
   auto sw = b.s_w.accessor<float, 1>(), sl = b.s_l.accessor<float, 1>(), mg = b.margin.accessor<float, 1>();
   for (int64_t r = 0; r < b.B; ++r) {
@@ -73,7 +75,7 @@ PairBatch collate_pairs(const std::vector<EncodedExample>& examples, const std::
     sw[r] = static_cast<float>(e.s_w);
     sl[r] = static_cast<float>(e.s_l);
     mg[r] = static_cast<float>(e.margin);
-    for (size_t a = 0; a < e.attributes.size(); ++a) {
+    for (size_t a = 0; a < e.attributes.size() && static_cast<int64_t>(a) < k; ++a) {
       double v = e.attributes[a];
       if (std::isfinite(v)) {
         b.attributes[r][static_cast<int64_t>(a)] = v;

@@ -43,7 +43,7 @@ struct PairBatch {
   torch::Tensor mask;           // [2B, T] int64, 1 = token
   torch::Tensor response_mask;  // [2B, T] int64, 1 = reply token
   torch::Tensor s_w, s_l, margin;               // [B] float32, NaN = absent
-  torch::Tensor attributes, attributes_mask;    // [B, k] float32 / [B, k] float32 (k = max over batch; undefined when k = 0)
+  torch::Tensor attributes, attributes_mask;    // [B, K] float32 / [B, K] float32 (K = the head's width; undefined when K = 0)
   // Teacher reply sequences (prompt + teacher reply), only when requested.
   torch::Tensor teacher_ids, teacher_mask, teacher_response_mask;  // [B, Tt]
   int64_t teacher_count = 0;    // rows that have a teacher reply
@@ -54,9 +54,11 @@ struct PairBatch {
 };
 
 // Collates examples[idx[i]] (pad_id fills padding; its value never matters as the mask hides it).
+// num_attributes = K, the attribute head's width: attributes/attributes_mask are [B, K] in every
+// batch, mask 0 where a row has no value (fewer attributes, none, or NaN); 0 = no attribute tensors.
 PairBatch collate_pairs(const std::vector<EncodedExample>& examples, const std::vector<size_t>& idx,
                         int64_t pad_id, bool with_teacher = false, bool shared_prefix = false,
-                        int64_t hidden_size = 0);
+                        int64_t hidden_size = 0, int64_t num_attributes = 0);
 
 // Right-padded [N, T] ids/mask/response mask from (prompt, reply) pieces.
 void pad_sequences(const std::vector<const std::vector<int32_t>*>& prompts,

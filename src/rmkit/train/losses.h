@@ -83,8 +83,9 @@ at::Tensor kl_distill_loss(const at::Tensor& student_logits, const at::Tensor& t
 struct LossInputs {
   // Reward head.
   at::Tensor r_w, r_l;          // [B] rewards of chosen / rejected
-  at::Tensor s_w, s_l;          // [B] teacher/annotator scores (data: score_chosen/score_rejected)
-  at::Tensor margin;            // [B] per-pair margin for bt-margin; NaN entries fall back to Δs
+  at::Tensor s_w, s_l;          // [B] teacher/annotator scores (data: score_chosen/score_rejected), NaN =
+                                //     absent: margin-mse / soft-bce need every pair scored
+  at::Tensor margin;            // [B] per-pair margin for bt-margin; NaN entries fall back to that pair's Δs
   at::Tensor head_out;          // [B,k] attribute head output (regression)
   at::Tensor attributes;        // [B,k] attribute targets (NaN = absent)
   at::Tensor attributes_mask;   // [B] or [B,k], 1 = present; undefined = all (non-NaN) present

@@ -21,6 +21,8 @@ bool has_scores(const LossInputs& in) { return in.s_w.defined() && in.s_l.define
 void need_scores(const std::string& name, const LossInputs& in) {
   if (!has_scores(in))
     missing(name, "teacher scores (score_chosen/score_rejected) in the data");
+  if (!(in.s_w.isfinite() & in.s_l.isfinite()).all().item<bool>())
+    missing(name, "teacher scores (score_chosen/score_rejected) for every pair; some pairs of the batch lack them");
 }
 
 void need_policy_and_ref(const std::string& name, const LossInputs& in) {
@@ -41,23 +43,22 @@ at::Tensor average_logp(const std::string& name, const at::Tensor& mean, const a
                 "(logp_w/logp_l) with response lengths (len_w/len_l)");
 }
 
-// Per-pair margin for bt-margin: the given margin (NaN entries → Δs), else Δs.
+// Per-pair margin for bt-margin: each pair's given margin, else its Δs (scores may be NaN where a pair
+// has none); a pair with neither fails.
 at::Tensor resolve_margin(const LossInputs& in) {
-  const bool scores = has_scores(in);
-  if (in.margin.defined()) {
-    if (scores) {
-      at::Tensor ds = (in.s_w - in.s_l).to(in.margin.scalar_type());
-      return at::where(in.margin.isnan(), ds, in.margin);
-    }
-    if (in.margin.isnan().any().item<bool>())
-      missing("bt-margin", "a margin for every pair, or teacher scores (score_chosen/"
-                           "score_rejected) in the data for pairs without one");
-    return in.margin;
+  at::Tensor m = in.margin;
+  if (has_scores(in)) {
+    at::Tensor ds = in.s_w - in.s_l;
+    m = m.defined() ? at::where(m.isnan(), ds.to(m.scalar_type()), m) : ds;
   }
-  if (!scores)
+  if (!m.defined())
     missing("bt-margin", "a per-pair margin (margin) or teacher scores (score_chosen/"
                          "score_rejected) in the data");
-  return in.s_w - in.s_l;
+  if (m.isnan().any().item<bool>())
+    missing("bt-margin", "a margin or both teacher scores (score_chosen/score_rejected) for every pair; "
+                         "pair " + std::to_string(m.isnan().nonzero().flatten()[0].item<int64_t>()) +
+                         " of the batch has neither");
+  return m;
 }
 
 }  // namespace

@@ -98,7 +98,9 @@ torch::Tensor Trainer::Impl::micro_step(const PairBatch& b, const std::vector<Lo
   LossInputs in;
   in.r_w = rewards.slice(0, 0, B);
   in.r_l = rewards.slice(0, B, 2 * B);
-  if (b.s_w.isfinite().all().item<bool>() && b.s_l.isfinite().all().item<bool>()) {
+  // Scores and margins go in as they are, NaN where a pair has none: bt-margin resolves each pair
+  // (its margin, else Δs), margin-mse / soft-bce need every pair scored (losses.h).
+  if ((b.s_w.isfinite() & b.s_l.isfinite()).any().item<bool>()) {
     in.s_w = b.s_w;
     in.s_l = b.s_l;
   }
@@ -165,7 +167,8 @@ EvalResult Trainer::Impl::evaluate(const std::vector<EncodedExample>& set,
   for (size_t bi = 0; bi < batches.size(); ++bi) {
     if (dp && static_cast<int>(bi % static_cast<size_t>(dp->world())) != dp->rank()) continue;  // sharded
     const auto& idx = batches[bi];
-    PairBatch b = collate_pairs(set, idx, pad_id, false, o.shared_prefix, o.shared_prefix_always ? 0 : cfg.hidden_size);
+    PairBatch b = collate_pairs(set, idx, pad_id, false, o.shared_prefix, o.shared_prefix_always ? 0 : cfg.hidden_size,
+                                rm->head_config().num_attributes);
     auto rewards = b.shared ? prefix_shared_forward(*rm, b.prefix).all.rewards : rm->forward(b.ids, b.mask).rewards;
     add_reward_stats(rewards.slice(0, 0, b.B), rewards.slice(0, b.B, 2 * b.B), &st);
   }
@@ -297,7 +300,8 @@ TrainResult Trainer::Impl::train() {
       bool dummy = false;
       const auto& global_idx = epoch_batches[static_cast<size_t>(bi)];
       PairBatch b = collate_pairs(train_set, dp ? dp->shard(global_idx, &dummy) : global_idx, pad_id, need_sft,
-                                  o.shared_prefix, o.shared_prefix_always ? 0 : cfg.hidden_size);
+                                  o.shared_prefix, o.shared_prefix_always ? 0 : cfg.hidden_size,
+                                  rm->head_config().num_attributes);
       if (dp) dp->set_dummy(dummy);
       torch::Tensor total = micro_step(b, active, dummy ? &dummy_stats : &st);
       if (o.inject_nan_at_step == step + 1) total = total * std::numeric_limits<double>::quiet_NaN();
