@@ -13,6 +13,7 @@
 #include "rmkit/core/progress.h"
 #include "rmkit/model/checkpoint.h"
 #include "rmkit/model/registry.h"
+#include "rmkit/model/safetensors.h"
 #include "rmkit/text/tokenizer.h"
 #include "rmkit/train/reward_model.h"
 #include "rmkit/train/train_checkpoint.h"
@@ -249,6 +250,41 @@ TEST(Trainer, PartlyAnnotatedDataTrainsEveryStep) {
       EXPECT_GE(r[c.term].get<double>(), 0.0) << r.dump();
     }
   }
+  std::filesystem::remove_all(dir);
+}
+
+// --loss-schedule alternate: on a DPO step (0-based odd) the reward head gets no gradient, so AdamW
+// must leave it exactly as it was (no momentum, no weight decay); on the next bt step it moves again.
+TEST(Trainer, AlternateScheduleLeavesParametersWithoutGradientUntouched) {
+  RMKIT_REQUIRE_ASSET(rmkit::testing::asset("models/stories260K/stories260K.bin"));
+  std::string dir = rmkit::testing::temp_dir("trainer_alternate");
+  std::string path = join_path(dir, "pairs.jsonl");
+  std::string rows;
+  for (int i = 0; i < 8; ++i)
+    rows += "{\"prompt\":\"Tell a story " + std::to_string(i) +
+            "\",\"chosen\":\"Once upon a time there was a cat.\",\"rejected\":\"cat a was there time\"}\n";
+  rmkit::write_file_atomic(path, rows);
+  auto o = small(path, join_path(dir, "out"));
+  o.val_fraction = 0;
+  o.max_steps = 3;
+  o.loss = "bt,dpo:0.5";
+  o.loss_schedule = "alternate";
+  o.weight_decay = 0.1;
+  o.save_every = 1;
+  o.keep_checkpoints = 0;
+  Trainer t(o);
+  t.set_logger(quiet);
+  t.train();
+  auto weights = [&](int step) {
+    return model::read_safetensors(join_path(o.output, "checkpoints/step-" + std::to_string(step) + "/model.safetensors"));
+  };
+  auto s1 = weights(1), s2 = weights(2), s3 = weights(3);
+  ASSERT_TRUE(s1.count("score.weight"));
+  // step 2 is DPO: the head has no gradient and stays bit-identical while the backbone moves
+  EXPECT_TRUE(torch::equal(s1.at("score.weight"), s2.at("score.weight")));
+  EXPECT_FALSE(torch::equal(s1.at("model.norm.weight"), s2.at("model.norm.weight")));
+  // step 3 is bt again: the head moves
+  EXPECT_FALSE(torch::equal(s2.at("score.weight"), s3.at("score.weight")));
   std::filesystem::remove_all(dir);
 }
 

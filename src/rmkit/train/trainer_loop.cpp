@@ -284,7 +284,10 @@ TrainResult Trainer::Impl::train() {
     const double t0 = now_s();
     const double lr = sched.lr_at(step);
     set_learning_rate(*opt, lr);
-    opt->zero_grad();
+    // Undefined, not zero (libtorch 1.13's zero_grad() zeroes): AdamW skips a parameter without a
+    // gradient, so one that no active term reaches this step (--loss-schedule alternate) keeps its
+    // value instead of moving by momentum and weight decay.
+    for (auto& p : params) p.mutable_grad().reset();
     auto active = active_terms(terms, step, loss_sched);
     StepStats st, dummy_stats;
     if (dp) dp->seed_step(o.seed, step);
