@@ -50,7 +50,7 @@ int run_eval(const Options& o) {
       const std::string name = stem(path);
       std::string rows;
       for (size_t i = 0; i < f.rows.size(); ++i) {
-        pairs.push_back(eval::scored_pair_from_json(f.rows[i], name, path + ":" + std::to_string(i + 1)));
+        pairs.push_back(eval::scored_pair_from_json(f.rows[i], name, path + ":" + std::to_string(f.lines[i])));
         rows += f.rows[i].dump() + "\n";
       }
       // the scores, so the same numbers can be re-evaluated with --scores

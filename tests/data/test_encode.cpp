@@ -25,6 +25,45 @@ std::string dec(const ByteTokenizer& tok, const std::vector<int32_t>& ids) { ret
 // "Human: u1\n\nAssistant: a1\n\nHuman: u2\n\nAssistant:" = 9+2+13+2+9+2+10 = 47 chars.
 const text::Conversation kTwoTurns = {{"user", "u1"}, {"assistant", "a1"}, {"user", "u2"}};
 
+// A prompt role the template cannot render is the row's fault: located by file, line and field, and
+// with skip_bad skipped and counted like the reader's malformed rows.
+TEST(EncodePair, UnsupportedRoleNamesFileLineAndField) {
+  ByteTokenizer tok;
+  auto tmpl = ChatTemplate::named("plain");
+  PrefPair bad = make({{"user", "u1"}, {"tool", "t"}}, "ok", "no");
+  bad.file = "d.jsonl";
+  bad.line = 7;
+  const std::string want =
+      "d.jsonl:7: field 'prompt[1].role': role 'tool' is not supported by chat template 'plain' "
+      "(expected system, user or assistant)";
+  EXPECT_EQ(template_problem(bad, tmpl), want);
+  try {
+    encode_pair(bad, tok, tmpl, 0);
+    ADD_FAILURE() << "no error";
+  } catch (const FormatError& e) {
+    EXPECT_EQ(std::string(e.what()), want);
+  }
+  PrefPair good = make(kTwoTurns, "ok", "no");
+  good.line = 3;
+  EXPECT_EQ(template_problem(good, tmpl), "");
+
+  std::vector<PrefPair> v = {good, bad, good};
+  ReadStats st;
+  st.kept = 3;
+  EXPECT_THROW(skip_unrenderable(&v, tmpl, false, false, &st), FormatError);
+  EXPECT_EQ(skip_unrenderable(&v, tmpl, true, false, &st), 1u);
+  ASSERT_EQ(v.size(), 2u);
+  EXPECT_EQ(st.kept, 2u);
+  EXPECT_EQ(st.skipped_bad, 1u);
+  EXPECT_EQ(st.first_errors, std::vector<std::string>{want});
+  // keep_dropped (rmkit score): the row stays, marked
+  std::vector<PrefPair> w = {good, bad};
+  EXPECT_EQ(skip_unrenderable(&w, tmpl, true, true, nullptr), 1u);
+  ASSERT_EQ(w.size(), 2u);
+  EXPECT_EQ(w[0].skipped, "");
+  EXPECT_EQ(w[1].skipped.rfind("malformed row: field 'prompt[1].role': role 'tool'", 0), 0u) << w[1].skipped;
+}
+
 TEST(EncodePair, PlainLayoutBosAndEos) {
   ByteTokenizer tok;
   auto tmpl = ChatTemplate::named("plain");

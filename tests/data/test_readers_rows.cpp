@@ -134,6 +134,24 @@ TEST(MalformedRows, ErrorNamesFileLineAndField) {
   EXPECT_THROW(read_prefs(path + ".missing"), IoError);
 }
 
+// RM-Bench style indices are checked when read (0..2, both or neither), so a scored row never
+// carries a style the evaluation would refuse.
+TEST(MalformedRows, StyleIndicesAreCheckedWhenRead) {
+  std::string p1 = write_tmp("style1.jsonl",
+      R"({"prompt":"q","chosen":"x","rejected":"y"})" "\n"
+      R"({"prompt":"q","chosen":"x","rejected":"y","meta":{"chosen_style":1}})" "\n");
+  EXPECT_EQ(error_of(p1), p1 + ":2: field 'meta.chosen_style': chosen_style and rejected_style must come together");
+  std::string p2 = write_tmp("style2.jsonl",
+      R"({"prompt":"q","chosen":"x","rejected":"y","chosen_style":0,"rejected_style":3})" "\n");
+  EXPECT_EQ(error_of(p2), p2 + ":1: field 'rejected_style': expected an integer 0..2");
+  std::string p3 = write_tmp("style3.jsonl",
+      R"({"prompt":"q","chosen":"x","rejected":"y","meta":{"chosen_style":2,"rejected_style":0}})" "\n");
+  auto ok = read_prefs(p3);
+  ASSERT_EQ(ok.size(), 1u);
+  EXPECT_EQ(ok[0].chosen_style, 2);
+  EXPECT_EQ(ok[0].rejected_style, 0);
+}
+
 TEST(MalformedRows, SkipBadCountsEveryRow) {
   std::string path = write_tmp("mixed.jsonl",
       std::string(R"({"prompt":"q1","chosen":"x","rejected":"y"})") + "\n" +

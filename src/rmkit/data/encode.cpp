@@ -142,8 +142,43 @@ Core encode_core(const text::Conversation& conv_in, const std::vector<std::strin
 
 }  // namespace
 
+std::string template_problem(const PrefPair& pair, const text::ChatTemplate& tmpl) {
+  for (size_t i = 0; i < pair.prompt.size(); ++i) {
+    const std::string why = tmpl.role_problem(pair.prompt[i].role);
+    if (why.empty()) continue;
+    const std::string where = pair.file.empty() ? "pair '" + pair.id + "'" : pair.file + ":" + std::to_string(pair.line);
+    return where + ": field 'prompt[" + std::to_string(i) + "].role': " + why;
+  }
+  return "";
+}
+
+size_t skip_unrenderable(std::vector<PrefPair>* pairs, const text::ChatTemplate& tmpl, bool skip_bad,
+                         bool keep_dropped, ReadStats* stats) {
+  size_t n = 0;
+  std::vector<PrefPair> kept;
+  kept.reserve(pairs->size());
+  for (auto& p : *pairs) {
+    const std::string why = p.skipped.empty() ? template_problem(p, tmpl) : "";
+    if (!why.empty()) {
+      if (!skip_bad) throw FormatError(why);
+      ++n;
+      if (stats) {
+        ++stats->skipped_bad;
+        if (stats->kept > 0) --stats->kept;
+        if (stats->first_errors.size() < 10) stats->first_errors.push_back(why);
+      }
+      if (!keep_dropped) continue;
+      p.skipped = "malformed row: " + clip_text(why.substr(why.find(": ") + 2), 200);
+    }
+    kept.push_back(std::move(p));
+  }
+  *pairs = std::move(kept);
+  return n;
+}
+
 EncodedPair encode_pair(const PrefPair& pair, const text::Tokenizer& tok,
                         const text::ChatTemplate& tmpl, size_t max_length) {
+  if (const std::string why = template_problem(pair, tmpl); !why.empty()) throw FormatError(why);
   Core c = encode_core(pair.prompt, {pair.chosen, pair.rejected}, tok, tmpl, max_length);
   EncodedPair e;
   e.prompt_ids = std::move(c.head);

@@ -58,8 +58,22 @@ struct EncodeStats {
   size_t pairs = 0, truncated = 0;
 };
 
+// Throws FormatError template_problem() when `tmpl` cannot render the pair's prompt.
 EncodedPair encode_pair(const PrefPair& pair, const text::Tokenizer& tok,
                         const text::ChatTemplate& tmpl, size_t max_length);
+
+// Why `tmpl` cannot render the pair's prompt, located: "FILE:LINE: field 'prompt[I].role': role
+// 'tool' is not supported by chat template 'plain' (expected system, user or assistant)"; "" when
+// it can.
+std::string template_problem(const PrefPair& pair, const text::ChatTemplate& tmpl);
+
+// A pair whose prompt `tmpl` cannot render is a malformed row, found once the template is known
+// (after reading): FormatError template_problem(); with skip_bad it is skipped instead, counted in
+// *stats (skipped_bad + 1, kept - 1, first_errors) and removed from *pairs, or with keep_dropped
+// left in place with PrefPair::skipped = "malformed row: ...". Pairs already skipped are left
+// alone. Returns how many were skipped.
+size_t skip_unrenderable(std::vector<PrefPair>* pairs, const text::ChatTemplate& tmpl, bool skip_bad,
+                         bool keep_dropped, ReadStats* stats);
 
 // Encodes every pair (index = position) and counts truncations.
 std::vector<EncodedPair> encode_pairs(const std::vector<PrefPair>& pairs, const text::Tokenizer& tok,

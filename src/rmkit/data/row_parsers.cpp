@@ -127,13 +127,20 @@ void read_common(const json& row, const std::string& file, size_t line, PrefPair
       p->attributes.push_back(x.get<double>());
     }
   }
+  // RM-Bench style indices: 0 concise, 1 detailed plain, 2 detailed markdown, and both or neither
+  // (the evaluation crosses the chosen style with the rejected one)
+  std::string style_where;
   for (auto [key, dst] : {std::pair<const char*, int*>{"chosen_style", &p->chosen_style},
                           {"rejected_style", &p->rejected_style}}) {
     if (const json* s = find_any(row, key, &where)) {
-      if (!s->is_number_integer()) fail(where, "expected an integer");
+      if (!s->is_number_integer() || s->get<long long>() < 0 || s->get<long long>() > 2)
+        fail(where, "expected an integer 0..2");
       *dst = s->get<int>();
+      style_where = where;
     }
   }
+  if ((p->chosen_style >= 0) != (p->rejected_style >= 0))
+    fail(style_where, "chosen_style and rejected_style must come together");
   p->file = file;
   p->line = line;
 }

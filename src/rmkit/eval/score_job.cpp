@@ -4,6 +4,7 @@
 
 #include "rmkit/core/error.h"
 #include "rmkit/core/file_io.h"
+#include "rmkit/data/encode.h"
 #include "rmkit/dist/shard.h"
 #include "rmkit/model/checkpoint.h"
 #include "rmkit/train/reward_model.h"
@@ -135,7 +136,12 @@ ScoredFile RowScorer::score_file_impl(const std::string& path) {
       if (!j.contains("response") || !j["response"].is_string())
         throw FormatError(where + ": field 'response': expected a string");
       items.emplace_back(prompt_of(j.value("prompt", nlohmann::json()), where), j["response"].get<std::string>());
+      const auto& conv = items.back().first;
+      for (size_t m = 0; m < conv.size(); ++m)
+        if (const std::string why = impl_->tmpl->role_problem(conv[m].role); !why.empty())
+          throw FormatError(where + ": field 'prompt[" + std::to_string(m) + "].role': " + why);
       out.rows.push_back(std::move(j));
+      out.lines.push_back(no);
       return true;
     });
     // data parallel (rmkit score/eval under torchrun or rmkit launch): each rank scores its share
@@ -154,6 +160,8 @@ ScoredFile RowScorer::score_file_impl(const std::string& path) {
   ro.skip_bad = impl_->job.skip_bad;
   ro.keep_dropped = impl_->job.keep_skipped;
   auto all = data::read_prefs(path, ro, &out.stats);
+  // a prompt role the template cannot render is a malformed row too (--skip-bad skips it)
+  data::skip_unrenderable(&all, *impl_->tmpl, ro.skip_bad, ro.keep_dropped, &out.stats);
   std::vector<data::PrefPair> pairs;
   std::vector<size_t> where;  // all[where[k]] is pairs[k]
   for (size_t i = 0; i < all.size(); ++i)
@@ -184,6 +192,7 @@ ScoredFile RowScorer::score_file_impl(const std::string& path) {
   out.rows.reserve(all.size());
   for (size_t i = 0; i < all.size(); ++i) {
     const auto& p = all[i];
+    out.lines.push_back(p.line);
     nlohmann::json row = p.raw.is_object() ? p.raw : nlohmann::json::object();
     if (!p.skipped.empty()) {
       if (!row.contains("id")) row["id"] = p.id;
@@ -200,7 +209,7 @@ ScoredFile RowScorer::score_file_impl(const std::string& path) {
     if (!row.contains("subset") && !p.subset.empty()) row["subset"] = p.subset;
     if (!row["chosen"].is_string()) row["chosen"] = p.chosen;
     if (!row["rejected"].is_string()) row["rejected"] = p.rejected;
-    if (p.chosen_style >= 0) {
+    if (p.chosen_style >= 0 && p.rejected_style >= 0) {  // the reader accepts both or neither
       if (!row.contains("meta") || !row["meta"].is_object()) row["meta"] = nlohmann::json::object();
       row["meta"]["chosen_style"] = p.chosen_style;
       row["meta"]["rejected_style"] = p.rejected_style;

@@ -32,6 +32,7 @@ struct ScoreJob {
 struct ScoredFile {
   std::vector<nlohmann::json> rows;  // input row + reward_chosen/reward_rejected (or reward); null
                                      // rewards and "skipped" for rows that cannot be scored
+  std::vector<size_t> lines;         // each row's line in the input file (1-based), for messages
   data::ReadStats stats;              // stats.kept = the rows scored
   size_t truncated = 0;
   bool singles = false;              // rows were single responses ({prompt, response})

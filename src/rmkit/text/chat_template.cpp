@@ -159,12 +159,15 @@ bool ChatTemplate::includes_bos() const {
   return kind_ == Kind::kLlama3 || kind_ == Kind::kLlama2 || kind_ == Kind::kMistral || kind_ == Kind::kGemma;
 }
 
+std::string ChatTemplate::role_problem(const std::string& r) const {
+  if (r == "system" || r == "user" || r == "assistant") return "";
+  return "role '" + r + "' is not supported by chat template '" + name_ + "' (expected system, user or assistant)";
+}
+
 void ChatTemplate::check_roles(const Conversation& conv) const {
   for (size_t i = 0; i < conv.size(); ++i) {
-    const std::string& r = conv[i].role;
-    if (r != "system" && r != "user" && r != "assistant")
-      throw ConfigError("message " + std::to_string(i) + ": role '" + r + "' is not supported by chat template '" +
-                        name_ + "' (expected system, user or assistant)");
+    const std::string why = role_problem(conv[i].role);
+    if (!why.empty()) throw ConfigError("message " + std::to_string(i) + ": " + why);
   }
 }
 

@@ -58,6 +58,9 @@ class ChatTemplate {
   // True when rendered text starts with the BOS text ("<|begin_of_text|>", "<s>", "<bos>"), so
   // callers must tokenize without adding another BOS.
   bool includes_bos() const;
+  // Why a message of `role` cannot be rendered ("role 'tool' is not supported by chat template
+  // 'plain' (expected system, user or assistant)"), or "" when it can.
+  std::string role_problem(const std::string& role) const;
   // Token ids of a prompt for generation: render(conv, true) tokenized with special tokens parsed,
   // with the tokenizer's BOS (when it has one) exactly once at the start.
   std::vector<int32_t> encode_prompt(const Tokenizer& tok, const Conversation& conv) const;

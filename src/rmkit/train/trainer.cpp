@@ -2,6 +2,7 @@
 // (read, split, encode). The loop itself is in trainer_loop.cpp.
 #include "rmkit/train/trainer.h"
 
+#include <algorithm>
 #include <cmath>
 #include <iostream>
 #include <set>
@@ -9,6 +10,7 @@
 #include "rmkit/core/error.h"
 #include "rmkit/core/file_io.h"
 #include "rmkit/data/batching.h"
+#include "rmkit/data/encode.h"
 #include "rmkit/data/readers.h"
 #include "rmkit/data/splits.h"
 #include "rmkit/model/checkpoint.h"
@@ -294,6 +296,24 @@ void Trainer::Impl::prepare() {
         std::to_string(cfg.max_position_embeddings) + " positions; longer pairs train positions it never saw");
   tmpl = pick_template(o.chat_template, cfg, *tok, log);
   summary.chat_template = tmpl->spec();
+  // a prompt role the template cannot render makes a row malformed (FILE:LINE: field
+  // 'prompt[i].role'); --skip-bad skips it like the rows the reader rejected
+  for (auto* set : {&train_pairs, &val_pairs}) {
+    data::ReadStats st;
+    st.kept = set->size();
+    const size_t n = data::skip_unrenderable(set, *tmpl, o.skip_bad, false, &st);
+    if (n == 0) continue;
+    summary.skipped_bad += n;
+    summary.kept -= std::min(summary.kept, n);
+    for (const auto& e : st.first_errors)
+      if (summary.first_errors.size() < 10) summary.first_errors.push_back(e);
+    log(std::to_string(n) + " rows skipped (--skip-bad): their prompt has a role chat template " + tmpl->name() +
+        " cannot render");
+    for (const auto& e : st.first_errors) log("  skipped: " + e);
+  }
+  if (train_pairs.empty())
+    throw ConfigError("no usable pairs for training: every training row has a prompt role chat template " +
+                      tmpl->name() + " cannot render (--skip-bad skipped them)");
 
   // 3. encode
   size_t trunc_train = 0, trunc_val = 0;
