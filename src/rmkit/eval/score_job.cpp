@@ -6,6 +6,7 @@
 #include "rmkit/core/file_io.h"
 #include "rmkit/data/encode.h"
 #include "rmkit/dist/shard.h"
+#include "rmkit/eval/metrics/score_reader.h"
 #include "rmkit/model/checkpoint.h"
 #include "rmkit/train/reward_model.h"
 
@@ -209,6 +210,12 @@ ScoredFile RowScorer::score_file_impl(const std::string& path) {
     if (!row.contains("subset") && !p.subset.empty()) row["subset"] = p.subset;
     if (!row["chosen"].is_string()) row["chosen"] = p.chosen;
     if (!row["rejected"].is_string()) row["rejected"] = p.rejected;
+    // A transcript row (HH-RLHF: the whole conversation in chosen/rejected) keeps its text; the
+    // length bias is about the final replies, so their lengths go beside it (score_reader.h).
+    if (row["chosen"] != nlohmann::json(p.chosen) || row["rejected"] != nlohmann::json(p.rejected)) {
+      row["reply_length_chosen"] = utf8_length(p.chosen);
+      row["reply_length_rejected"] = utf8_length(p.rejected);
+    }
     if (p.chosen_style >= 0 && p.rejected_style >= 0) {  // the reader accepts both or neither
       if (!row.contains("meta") || !row["meta"].is_object()) row["meta"] = nlohmann::json::object();
       row["meta"]["chosen_style"] = p.chosen_style;

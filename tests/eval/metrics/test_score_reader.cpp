@@ -53,6 +53,23 @@ TEST(MetricsScoreReader, ReadsRowsAndDetectsRmBench) {
   EXPECT_EQ(v[2].domain, "c");  // styles present -> RM-Bench row, domain = category
 }
 
+// A transcript row (HH-RLHF) keeps its whole conversation in chosen/rejected; rmkit score writes the
+// final replies' lengths beside it, and those are the lengths the length bias uses.
+TEST(MetricsScoreReader, ReplyLengthsWinOverTranscriptText) {
+  const std::string transcript = "\n\nHuman: hi\n\nAssistant: hello";  // 31 code points, reply "hello"
+  nlohmann::json row = {{"chosen", transcript}, {"rejected", transcript + "!"}, {"reward_chosen", 1},
+                        {"reward_rejected", 0}, {"reply_length_chosen", 5}, {"reply_length_rejected", 6}};
+  auto p = scored_pair_from_json(row, "hh.jsonl", "hh.jsonl:1");
+  EXPECT_EQ(p.len_chosen, 5u);
+  EXPECT_EQ(p.len_rejected, 6u);
+  row.erase("reply_length_chosen");
+  row.erase("reply_length_rejected");
+  EXPECT_EQ(scored_pair_from_json(row, "hh.jsonl", "hh.jsonl:1").len_chosen, utf8_length(transcript));
+  row["reply_length_chosen"] = -1;
+  row["reply_length_rejected"] = 6;
+  EXPECT_THROW(scored_pair_from_json(row, "hh.jsonl", "hh.jsonl:1"), rmkit::FormatError);
+}
+
 TEST(MetricsScoreReader, BadLinesNameFileAndLine) {
   const std::string dir = rmkit::testing::temp_dir("score_reader_bad");
   const std::string good =

@@ -63,6 +63,16 @@ size_t response_length(const nlohmann::json& row, const char* key, const std::st
   throw FormatError(where + ": field '" + key + "': expected a string or a message list");
 }
 
+// The length of a reply: `length_key` when the row carries it (rmkit score writes the final reply's
+// length for transcript rows such as HH-RLHF), else the length of `key`'s text.
+size_t reply_length(const nlohmann::json& row, const char* key, const char* length_key, const std::string& where) {
+  auto it = row.find(length_key);
+  if (it == row.end() || it->is_null()) return response_length(row, key, where);
+  if (!it->is_number_integer() || it->get<long long>() < 0)
+    throw FormatError(where + ": field '" + length_key + "': expected a non-negative integer");
+  return static_cast<size_t>(it->get<long long>());
+}
+
 int style_field(const nlohmann::json& meta, const char* key, const std::string& where) {
   const auto& v = meta.at(key);
   if (!v.is_number_integer() || v.get<long long>() < 0 || v.get<long long>() > 2)
@@ -83,8 +93,8 @@ ScoredPair scored_pair_from_json(const nlohmann::json& row, const std::string& f
   const std::string source = str_field(row, "source", where, false);
   p.reward_chosen = reward_field(row, "reward_chosen", where);
   p.reward_rejected = reward_field(row, "reward_rejected", where);
-  p.len_chosen = response_length(row, "chosen", where);
-  p.len_rejected = response_length(row, "rejected", where);
+  p.len_chosen = reply_length(row, "chosen", "reply_length_chosen", where);
+  p.len_rejected = reply_length(row, "rejected", "reply_length_rejected", where);
 
   bool has_styles = false;
   auto meta = row.find("meta");

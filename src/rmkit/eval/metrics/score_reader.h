@@ -15,8 +15,10 @@ namespace rmkit::eval {
 size_t utf8_length(const std::string& s);
 
 // Converts one parsed row. `where` ("FILE:LINE") prefixes error messages; `file` becomes
-// ScoredPair::file. Lengths are code points of chosen/rejected (a message list's contents are
-// summed). RM-Bench rows (source "RM-Bench" or meta.chosen_style present) get styles and
+// ScoredPair::file. Lengths are code points of the final replies: reply_length_chosen /
+// reply_length_rejected when the row has them (rmkit score adds them to transcript rows, e.g.
+// HH-RLHF, whose chosen/rejected hold the whole conversation), else of chosen/rejected (a message
+// list's contents are summed). RM-Bench rows (source "RM-Bench" or meta.chosen_style present) get styles and
 // domain = category. Throws rmkit::FormatError.
 ScoredPair scored_pair_from_json(const nlohmann::json& row, const std::string& file,
                                  const std::string& where);
