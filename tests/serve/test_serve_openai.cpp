@@ -176,6 +176,71 @@ TEST(ServeOpenAI, ParametersAreCheckedStrictly) {
 // Generation holds an HTTP thread until its last token, so it takes one of the places that keep 4
 // threads free: past them it gets 503 + Retry-After at once, and /health answers throughout
 // (before, 48 long generations on 8 threads queued /health behind them for seconds).
+// Log-prob token strings are the pieces of the choice's own text: SentencePiece tokens keep their
+// leading space ("a" was reported for " a"), the non-special tokens concatenate to the text, and
+// text_offset points at each token's text, echo and streamed chunks included.
+TEST(ServeOpenAI, LogprobTokensAreThePiecesOfTheText) {
+  RMKIT_REQUIRE_ASSET(rmkit::testing::asset(kBin));
+  RunningServer srv(lm_config());
+  auto cli = srv.client();
+  auto check_pieces = [](const json& lp, const std::string& text, size_t skip_specials_from = 0) {
+    std::string joined;
+    ASSERT_EQ(lp["tokens"].size(), lp["text_offset"].size());
+    for (size_t i = 0; i < lp["tokens"].size(); ++i) {
+      const std::string t = lp["tokens"][i].get<std::string>();
+      const size_t off = lp["text_offset"][i].get<size_t>();
+      if (i < skip_specials_from) continue;
+      EXPECT_EQ(off, joined.size()) << "token " << i;
+      EXPECT_EQ(text.substr(off, t.size()), t) << "token " << i;
+      joined += t;
+    }
+    EXPECT_EQ(joined, text);
+  };
+  const json base = {{"prompt", "Once upon"}, {"max_tokens", 12}, {"temperature", 0}, {"logprobs", 2}};
+  Reply r = post(cli, "/v1/completions", base);
+  ASSERT_EQ(r.status, 200) << r.raw;
+  const std::string text = r.body["choices"][0]["text"].get<std::string>();
+  ASSERT_EQ(text[0], ' ');  // the continuation starts with a space ...
+  EXPECT_EQ(r.body["choices"][0]["logprobs"]["tokens"][0].get<std::string>()[0], ' ');  // ... and so does its token
+  check_pieces(r.body["choices"][0]["logprobs"], text);
+  // echo: BOS shows as a token of its own that takes no text; the rest is "Once upon" + text
+  json e = base;
+  e["echo"] = true;
+  Reply er = post(cli, "/v1/completions", e);
+  ASSERT_EQ(er.status, 200) << er.raw;
+  const json& elp = er.body["choices"][0]["logprobs"];
+  EXPECT_EQ(elp["text_offset"][0], 0);
+  EXPECT_EQ(elp["text_offset"][1], 0);  // the token after BOS starts the text
+  check_pieces(elp, er.body["choices"][0]["text"].get<std::string>(), 1);
+  // streamed: offsets run on across chunks
+  json st = base;
+  st["stream"] = true;
+  auto sr = cli.Post("/v1/completions", st.dump(), "application/json");
+  ASSERT_TRUE(sr && sr->status == 200);
+  json merged = {{"tokens", json::array()}, {"text_offset", json::array()}};
+  std::string streamed;
+  for (const auto& ev : sse_events(sr->body)) {
+    if (ev == "[DONE]") continue;
+    const json c = json::parse(ev)["choices"][0];
+    streamed += c["text"].get<std::string>();
+    if (c["logprobs"].is_null()) continue;
+    for (const auto& t : c["logprobs"]["tokens"]) merged["tokens"].push_back(t);
+    for (const auto& o : c["logprobs"]["text_offset"]) merged["text_offset"].push_back(o);
+  }
+  EXPECT_EQ(streamed, text);
+  check_pieces(merged, streamed);
+  // chat: the content's tokens concatenate to the message
+  Reply ch = post(cli, "/v1/chat/completions", {{"messages", {{{"role", "user"}, {"content", "Tell me a story."}}}},
+                                                {"max_tokens", 12}, {"temperature", 0}, {"logprobs", true}, {"top_logprobs", 2}});
+  ASSERT_EQ(ch.status, 200) << ch.raw;
+  std::string joined;
+  for (const auto& t : ch.body["choices"][0]["logprobs"]["content"]) {
+    joined += t["token"].get<std::string>();
+    EXPECT_EQ(t["bytes"].size(), t["token"].get<std::string>().size());
+  }
+  EXPECT_EQ(joined, ch.body["choices"][0]["message"]["content"].get<std::string>());
+}
+
 // A chat request without max_tokens means "up to the context"; when that does not fit the KV-cache
 // budget for n samples, the default shrinks to what fits (OpenAI SDK calls omit max_tokens). A
 // max_tokens the client sent is never shrunk: it is refused with 400 naming it.

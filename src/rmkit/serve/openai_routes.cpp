@@ -116,39 +116,74 @@ json bytes_of(const std::string& s) {
   return b;
 }
 
-json chat_logprobs(const LmSlot& lm, const std::vector<TokenLogprob>& lps) {
+// The text each token adds to the output, as the output's own text has it: the decode of a short
+// window of the tokens before it, with and without the token. Decoding a token alone is not that
+// text: SentencePiece drops the leading space of the first piece ("▁time" -> "time" where the text
+// has " time"). Special tokens show as their piece and add no text (the output text skips them).
+class TokenTexts {
+ public:
+  TokenTexts(const LmSlot& lm, const std::vector<int32_t>& before) : lm_(lm) {
+    for (size_t i = before.size() > kWindow ? before.size() - kWindow : 0; i < before.size(); ++i) window_.push_back(before[i]);
+    window_text_ = lm_.tokenizer().decode(window_, false);
+  }
+  bool special(int32_t id) const { return lm_.tokenizer().is_special(id); }
+  // The text `id` would add after the tokens pushed so far.
+  std::string text_of(int32_t id) const {
+    if (special(id)) return lm_.token_text(id);
+    std::vector<int32_t> w = window_;
+    w.push_back(id);
+    const std::string with = lm_.tokenizer().decode(w, false);
+    if (with.compare(0, window_text_.size(), window_text_) == 0) return with.substr(window_text_.size());
+    return lm_.token_text(id);  // a window that ends inside a UTF-8 character: the token's own text
+  }
+  void push(int32_t id) {
+    window_.push_back(id);
+    if (window_.size() > kWindow) window_.erase(window_.begin());
+    window_text_ = lm_.tokenizer().decode(window_, false);
+  }
+
+ private:
+  static constexpr size_t kWindow = 6;
+  const LmSlot& lm_;
+  std::vector<int32_t> window_;
+  std::string window_text_;
+};
+
+json chat_logprobs(TokenTexts& texts, const std::vector<TokenLogprob>& lps) {
   json content = json::array();
   for (const auto& t : lps) {
     json top = json::array();
     for (const auto& [id, lp] : t.top) {
-      const std::string s = lm.token_text(id);
+      const std::string s = texts.text_of(id);
       top.push_back({{"token", s}, {"logprob", lp}, {"bytes", bytes_of(s)}});
     }
-    const std::string s = lm.token_text(t.id);
+    const std::string s = texts.text_of(t.id);
     content.push_back({{"token", s}, {"logprob", t.logprob}, {"bytes", bytes_of(s)}, {"top_logprobs", top}});
+    texts.push(t.id);
   }
   return {{"content", content}};
 }
 
-// Legacy completions log-probs; `first_offset` is where the text of the first token starts.
-json completion_logprobs(const LmSlot& lm, const std::vector<int32_t>& ids, const std::vector<const TokenLogprob*>& lps,
-                         size_t first_offset) {
+// Legacy completions log-probs; *offset is where the text of the first token starts in the
+// choice's text, and advances past every token (special tokens add no text).
+json completion_logprobs(TokenTexts& texts, const std::vector<int32_t>& ids, const std::vector<const TokenLogprob*>& lps,
+                         size_t* offset) {
   json tokens = json::array(), token_lps = json::array(), tops = json::array(), offsets = json::array();
-  size_t off = first_offset;
   for (size_t i = 0; i < ids.size(); ++i) {
-    const std::string s = lm.token_text(ids[i]);
+    const std::string s = texts.text_of(ids[i]);
     tokens.push_back(s);
-    offsets.push_back(off);
-    off += s.size();
+    offsets.push_back(*offset);
+    if (!texts.special(ids[i])) *offset += s.size();
     if (!lps[i]) {
       token_lps.push_back(nullptr);
       tops.push_back(nullptr);
-      continue;
+    } else {
+      token_lps.push_back(lps[i]->logprob);
+      json top = json::object();
+      for (const auto& [id, lp] : lps[i]->top) top[texts.text_of(id)] = lp;
+      tops.push_back(top);
     }
-    token_lps.push_back(lps[i]->logprob);
-    json top = json::object();
-    for (const auto& [id, lp] : lps[i]->top) top[lm.token_text(id)] = lp;
-    tops.push_back(top);
+    texts.push(ids[i]);
   }
   return {{"tokens", tokens}, {"token_logprobs", token_lps}, {"top_logprobs", tops}, {"text_offset", offsets}};
 }
@@ -251,7 +286,12 @@ void handle_generation(Server& s, const httplib::Request& req, httplib::Response
         json choice = {{"index", i * static_cast<size_t>(p.n) + k}, {"finish_reason", c.finish_reason}};
         if (chat) {
           choice["message"] = {{"role", "assistant"}, {"content", c.text}};
-          choice["logprobs"] = p.logprobs >= 0 ? chat_logprobs(lm, c.logprobs) : json(nullptr);
+          if (p.logprobs >= 0) {
+            TokenTexts texts(lm, jobs[i].prompt);
+            choice["logprobs"] = chat_logprobs(texts, c.logprobs);
+          } else {
+            choice["logprobs"] = nullptr;
+          }
         } else {
           choice["text"] = echo ? jobs[i].prompt_text + c.text : c.text;
           if (p.logprobs >= 0) {
@@ -267,7 +307,10 @@ void handle_generation(Server& s, const httplib::Request& req, httplib::Response
               ids.push_back(c.logprobs[t].id);
               lps.push_back(&c.logprobs[t]);
             }
-            choice["logprobs"] = completion_logprobs(lm, ids, lps, 0);
+            // echo: the tokens start at the prompt's first; else after the prompt
+            TokenTexts texts(lm, echo ? std::vector<int32_t>{} : jobs[i].prompt);
+            size_t offset = 0;
+            choice["logprobs"] = completion_logprobs(texts, ids, lps, &offset);
           } else {
             choice["logprobs"] = nullptr;
           }
@@ -321,6 +364,14 @@ void handle_generation(Server& s, const httplib::Request& req, httplib::Response
             for (size_t k = 0; k < n; ++k)
               if (!chunk({{"index", i * n + k}, {"text", (*state)[i].prompt_text}, {"logprobs", nullptr}, {"finish_reason", nullptr}}))
                 return false;
+        // per choice: the token-text window and (completions) where the next token's text starts
+        std::vector<TokenTexts> texts;
+        std::vector<size_t> offsets;
+        for (size_t i = 0; i < state->size(); ++i)
+          for (size_t k = 0; k < n; ++k) {
+            texts.emplace_back(lm, (*state)[i].prompt);
+            offsets.push_back(echo ? (*state)[i].prompt_text.size() : 0);
+          }
         std::vector<bool> open(state->size(), true);
         size_t remaining = state->size();
         auto last_event = Clock::now();
@@ -337,12 +388,16 @@ void handle_generation(Server& s, const httplib::Request& req, httplib::Response
                              {"finish_reason", ev.finished ? json(ev.finish_reason) : json(nullptr)}};
               if (chat) {
                 choice["delta"] = ev.text.empty() && ev.finished ? json::object() : json{{"content", ev.text}};
-                choice["logprobs"] = p.logprobs >= 0 && !ev.logprobs.empty() ? chat_logprobs(lm, ev.logprobs) : json(nullptr);
+                const size_t c = i * n + static_cast<size_t>(ev.index);
+                choice["logprobs"] = p.logprobs >= 0 && !ev.logprobs.empty() ? chat_logprobs(texts[c], ev.logprobs) : json(nullptr);
               } else {
                 choice["text"] = ev.text;
                 std::vector<const TokenLogprob*> lps;
                 for (const auto& t : ev.logprobs) lps.push_back(&t);
-                choice["logprobs"] = p.logprobs >= 0 && !ev.logprobs.empty() ? completion_logprobs(lm, ev.ids, lps, 0) : json(nullptr);
+                const size_t c = i * n + static_cast<size_t>(ev.index);
+                choice["logprobs"] = p.logprobs >= 0 && !ev.logprobs.empty()
+                                         ? completion_logprobs(texts[c], ev.ids, lps, &offsets[c])
+                                         : json(nullptr);
               }
               if (!chunk(choice)) return false;
             }
