@@ -154,7 +154,7 @@ CommandRegistrar reg({
         {"freeze-backbone", OptKind::Flag, "false", "train only the reward head"},
         // optimisation
         {"batch-size", OptKind::Int, "8", "pairs per micro-batch", false, false, "[1,)"},
-        {"grad-accum", OptKind::Int, "1", "micro-batches per optimizer step", false, false, "[1,)"},
+        {"grad-accum", OptKind::Int, "1", "micro-batches per optimizer step (an epoch's last step takes those left)", false, false, "[1,)"},
         {"lr", OptKind::Float, "1e-5", "peak learning rate", false, false, "(0,)"},
         {"schedule", OptKind::String, "cosine", "LR schedule after warmup: cosine | linear | constant", false, false, "cosine|linear|constant"},
         {"warmup-ratio", OptKind::Float, "0.03", "linear warmup as a fraction of the optimizer steps", false, false, "[0,1]"},

@@ -205,6 +205,34 @@ TEST(Trainer, LossDataRequirementsAreChecked) {
 // Partly annotated data that the start-up check accepts trains every step, whatever rows a batch
 // draws: attributes on some rows only (3, 2 or none), and bt-margin with a margin on some rows and
 // both scores on the others.
+// With gradient accumulation an epoch's last step takes only the micro-batches left in that epoch:
+// 7 batches, --grad-accum 2, 1 epoch = 4 steps of 2, 2, 2 and 1 micro-batches, and the last step
+// ends exactly at epoch 1.0 (it used to borrow the first batch of epoch 2).
+TEST(Trainer, GradAccumWindowsEndAtTheEpoch) {
+  RMKIT_REQUIRE_ASSET(rmkit::testing::asset("models/stories260K/stories260K.bin"));
+  std::string dir = rmkit::testing::temp_dir("trainer_accum_epoch");
+  std::string rows;
+  for (int i = 0; i < 14; ++i)
+    rows += "{\"prompt\":\"Tell a story " + std::to_string(i) +
+            "\",\"chosen\":\"Once upon a time there was a cat.\",\"rejected\":\"cat a was there time\"}\n";
+  const std::string path = join_path(dir, "d.jsonl");
+  rmkit::write_file_atomic(path, rows);
+  auto o = small(path, join_path(dir, "out"));
+  o.val_fraction = 0;
+  o.batch_size = 2;  // 7 batches
+  o.grad_accum = 2;
+  o.epochs = 2;
+  o.max_steps = 0;
+  Trainer t(o);
+  t.set_logger(quiet);
+  t.train();
+  auto recs = MetricsLog::read(join_path(o.output, "metrics.jsonl"));
+  ASSERT_EQ(recs.size(), 8u);  // ceil(7 / 2) = 4 steps per epoch
+  const std::vector<double> epochs = {2 / 7.0, 4 / 7.0, 6 / 7.0, 1.0, 1 + 2 / 7.0, 1 + 4 / 7.0, 1 + 6 / 7.0, 2.0};
+  for (size_t i = 0; i < recs.size(); ++i) EXPECT_NEAR(recs[i]["epoch"].get<double>(), epochs[i], 1e-9) << recs[i].dump();
+  std::filesystem::remove_all(dir);
+}
+
 TEST(Trainer, PartlyAnnotatedDataTrainsEveryStep) {
   RMKIT_REQUIRE_ASSET(rmkit::testing::asset("models/stories260K/stories260K.bin"));
   std::string dir = rmkit::testing::temp_dir("trainer_partial");

@@ -292,7 +292,10 @@ TrainResult Trainer::Impl::train() {
     StepStats st, dummy_stats;
     if (dp) dp->seed_step(o.seed, step);
     double epoch_pos = 0;
-    for (int64_t m = 0; m < o.grad_accum; ++m) {
+    // an accumulation window never crosses an epoch: the epoch's last step takes the micro-batches
+    // left (ceil(batches / grad_accum) steps per epoch) and averages over those
+    const int64_t window = std::min<int64_t>(o.grad_accum, batches_per_epoch - state.micro_batches % batches_per_epoch);
+    for (int64_t m = 0; m < window; ++m) {
       const int64_t epoch = state.micro_batches / batches_per_epoch;
       const int64_t bi = state.micro_batches % batches_per_epoch;
       if (epoch != cached_epoch) {
@@ -316,8 +319,8 @@ TrainResult Trainer::Impl::train() {
                            "; stopped before updating the model; last good checkpoint: " +
                            (last_ckpt.empty() ? std::string("none (use --save-every)") : last_ckpt));
       }
-      if (dp) dp->before_backward(m + 1 == o.grad_accum);
-      if (total.requires_grad()) (total / static_cast<double>(o.grad_accum)).backward();
+      if (dp) dp->before_backward(m + 1 == window);
+      if (total.requires_grad()) (total / static_cast<double>(window)).backward();
       state.micro_batches += 1;
       epoch_pos = static_cast<double>(state.micro_batches) / batches_per_epoch;
     }
