@@ -134,5 +134,40 @@ TEST(Resume, MismatchedRunIsRefused) {
   std::filesystem::remove_all(dir);
 }
 
+// Regenerated annotations (here one teacher score) are other training targets for margin and
+// distillation losses: --resume refuses them by name, though prompts and replies are unchanged.
+TEST(Resume, ChangedAnnotationsAreRefused) {
+  RMKIT_REQUIRE_ASSET(rmkit::testing::asset("models/stories260K/stories260K.bin"));
+  std::string dir = rmkit::testing::temp_dir("resume_annotations");
+  auto rows = [](double first_score) {
+    std::string out;
+    for (int i = 0; i < 40; ++i)
+      out += "{\"prompt\":\"Tell a story " + std::to_string(i) +
+             "\",\"chosen\":\"Once upon a time there was a cat.\",\"rejected\":\"cat a was there time\"," +
+             "\"score_chosen\":" + std::to_string(i == 0 ? first_score : 8.0) + ",\"score_rejected\":2}\n";
+    return out;
+  };
+  const std::string data = join_path(dir, "scored.jsonl");
+  rmkit::write_file_atomic(data, rows(8.0));
+  auto o = base_options(data, join_path(dir, "out"));
+  o.loss = "bt-margin";
+  o.max_steps = 4;
+  o.stop_after_steps = 0;
+  Trainer t(o);
+  t.set_logger([](const std::string&) {});
+  t.train();
+  rmkit::write_file_atomic(data, rows(9.0));  // one score regenerated
+  o.resume = join_path(o.output, "checkpoints/step-4");
+  Trainer t2(o);
+  t2.set_logger([](const std::string&) {});
+  try {
+    t2.train();
+    FAIL() << "resume on changed scores must fail";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("annotations"), std::string::npos) << e.what();
+  }
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace rmkit::train

@@ -48,6 +48,10 @@ struct ReadStats {
 // FNV-1a digest over every pair's id, prompt, chosen and rejected (order-sensitive), for run
 // metadata: two runs report the same hash iff they trained on the same pairs in the same order.
 std::string data_hash(const std::vector<PrefPair>& pairs);
+// FNV-1a digest over every pair's annotations: scores, margin, attributes and teacher reply (what
+// margin, distillation, regression and SFT losses train on), order-sensitive. Checked on resume
+// beside data_hash: regenerated teacher scores are other training targets.
+std::string annotation_hash(const std::vector<PrefPair>& pairs);
 
 // The prompt as one string ("role\x1fcontent\x1e..."), used as a grouping key.
 std::string prompt_key(const PrefPair& p);

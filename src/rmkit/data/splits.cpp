@@ -48,6 +48,21 @@ std::string data_hash(const std::vector<PrefPair>& pairs) {
   return fnv1a_hex(std::to_string(pairs.size()), h);
 }
 
+std::string annotation_hash(const std::vector<PrefPair>& pairs) {
+  uint64_t h = 1469598103934665603ULL;
+  auto mix = [&h](const std::string& s) {
+    std::string d = fnv1a_hex(s + '\x1d', h);
+    h = std::stoull(d, nullptr, 16);
+  };
+  auto num = [](const std::optional<double>& v) { return v ? nlohmann::json(*v).dump() : std::string("-"); };
+  for (const auto& p : pairs) {
+    mix(num(p.score_chosen) + "," + num(p.score_rejected) + "," + num(p.margin));
+    mix(nlohmann::json(p.attributes).dump());
+    mix(p.teacher_response);
+  }
+  return fnv1a_hex(std::to_string(pairs.size()), h);
+}
+
 SplitIndices split_indices_by_fraction(const std::vector<PrefPair>& pairs, double val_fraction,
                                        uint64_t seed) {
   if (!(val_fraction >= 0.0 && val_fraction < 1.0))

@@ -23,6 +23,7 @@ nlohmann::json TrainerState::to_json() const {
           {"best_val_accuracy", best_val_accuracy},
           {"best_step", best_step},
           {"data_hash", data_hash},
+          {"annotation_hash", annotation_hash},
           {"seed", seed},
           {"batch_size", batch_size},
           {"grad_accum", grad_accum},
@@ -40,6 +41,7 @@ TrainerState TrainerState::from_json(const nlohmann::json& j, const std::string&
     s.best_val_accuracy = j.value("best_val_accuracy", -1.0);
     s.best_step = j.value("best_step", int64_t{0});
     s.data_hash = j.value("data_hash", "");
+    s.annotation_hash = j.value("annotation_hash", "");
     s.seed = j.value("seed", uint64_t{0});
     s.batch_size = j.value("batch_size", int64_t{0});
     s.grad_accum = j.value("grad_accum", int64_t{0});

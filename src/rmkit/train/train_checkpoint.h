@@ -23,6 +23,7 @@ struct TrainerState {
   int64_t best_step = 0;
   // Run identity, checked on resume.
   std::string data_hash;
+  std::string annotation_hash;  // "" in checkpoints written before it was recorded (not checked)
   uint64_t seed = 0;
   int64_t batch_size = 0, grad_accum = 0, total_steps = 0;
   std::string loss;

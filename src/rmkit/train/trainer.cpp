@@ -44,7 +44,7 @@ nlohmann::json DataSummary::to_json() const {
           {"dropped_identical", dropped_identical}, {"dropped_empty", dropped_empty},
           {"dropped_mismatched", dropped_mismatched}, {"train_pairs", train_pairs},
           {"val_pairs", val_pairs}, {"truncated", truncated},
-          {"padding_fraction", padding_fraction}, {"format", format}, {"data_hash", data_hash},
+          {"padding_fraction", padding_fraction}, {"format", format}, {"data_hash", data_hash}, {"annotation_hash", annotation_hash},
           {"chat_template", chat_template}};
 }
 
@@ -323,6 +323,7 @@ void Trainer::Impl::prepare() {
   summary.val_pairs = val_set.size();
   summary.truncated = trunc_train + trunc_val;
   summary.data_hash = fnv1a_hex(data::data_hash(train_pairs) + "|" + data::data_hash(val_pairs));
+  summary.annotation_hash = fnv1a_hex(data::annotation_hash(train_pairs) + "|" + data::annotation_hash(val_pairs));
   for (const auto& e : train_set) train_lengths.push_back(e.length());
   for (const auto& e : val_set) val_lengths.push_back(e.length());
 

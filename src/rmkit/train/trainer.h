@@ -102,7 +102,7 @@ struct DataSummary {
   size_t train_pairs = 0, val_pairs = 0, truncated = 0;
   double padding_fraction = 0;   // of the first epoch's batches
   std::vector<std::string> first_errors;
-  std::string format, data_hash, chat_template;
+  std::string format, data_hash, annotation_hash, chat_template;
   nlohmann::json to_json() const;
 };
 

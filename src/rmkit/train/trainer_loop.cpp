@@ -222,6 +222,7 @@ TrainResult Trainer::Impl::train() {
 
   TrainerState state;
   state.data_hash = summary.data_hash;
+  state.annotation_hash = summary.annotation_hash;
   state.seed = o.seed;
   state.batch_size = global_batch();  // per-rank batch x world size: resumable at any world size
   state.grad_accum = o.grad_accum;
@@ -239,6 +240,9 @@ TrainResult Trainer::Impl::train() {
                           "); resuming would not continue the same run");
     };
     mismatch("data hash", saved.data_hash, state.data_hash);
+    if (!saved.annotation_hash.empty())  // older checkpoints did not record it
+      mismatch("annotations (scores, margins, attributes, teacher replies) hash", saved.annotation_hash,
+               state.annotation_hash);
     mismatch("seed", std::to_string(saved.seed), std::to_string(state.seed));
     mismatch("batch size", std::to_string(saved.batch_size), std::to_string(state.batch_size));
     mismatch("grad accumulation", std::to_string(saved.grad_accum), std::to_string(state.grad_accum));
