@@ -317,6 +317,9 @@ TEST(DistillCache, LocalModelIdFollowsTheFiles) {
   write_file_atomic(join_path(b, "model.safetensors"), "weights-2");
   EXPECT_NE(local_model_id(b, "", "", "auto"), ida);
   write_file_atomic(join_path(b, "model.safetensors"), "weights-1");
+  write_file_atomic(join_path(b, "sub/tokenizer.json"), "{\"x\": 1}");  // subdirectories are not the model
+  write_file_atomic(join_path(b, ".rmkit.lock"), "123");                 // nor hidden files
+  EXPECT_EQ(local_model_id(b, "", "", "auto"), ida);
   write_file_atomic(join_path(b, "extra.bin"), "");  // another file, even empty
   EXPECT_NE(local_model_id(b, "", "", "auto"), ida);
   const std::string single = join_path(dir, "m.bin");

@@ -59,8 +59,10 @@ std::string local_model_id(const std::string& path_in, const std::string& name, 
   std::error_code ec;
   if (fs::is_directory(path, ec)) {
     std::vector<fs::path> files;
-    for (const auto& e : fs::recursive_directory_iterator(path, ec))
-      if (e.is_regular_file()) files.push_back(e.path());
+    // the directory's own files (what a model load reads), not subdirectories such as a training
+    // run's checkpoints/ (gigabytes, and not the model), nor hidden lock and temp files
+    for (const auto& e : fs::directory_iterator(path, ec))
+      if (e.is_regular_file() && e.path().filename().string()[0] != '.') files.push_back(e.path());
     if (ec) throw IoError(path + ": cannot list (for the model's cache identity): " + ec.message());
     std::sort(files.begin(), files.end());
     for (const auto& f : files) {

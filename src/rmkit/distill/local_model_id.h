@@ -7,9 +7,10 @@
 namespace rmkit::distill {
 
 // "NAME@<16 hex>": NAME is `name` when given, else the path's last component (trailing slashes
-// ignored). The digest is SHA-256 over every regular file of the path (a directory: sorted relative
-// paths, sizes and contents; a file: its content), the tokenizer file's content when given, and the
-// chat template name. Throws IoError when a file cannot be read.
+// ignored). The digest is SHA-256 over the model's files (a directory: its own regular files, not
+// hidden ones nor subdirectories such as checkpoints/, by sorted name, size and content; a file: its
+// content), the tokenizer file's content when given, and the chat template name. Throws IoError
+// when a file cannot be read.
 std::string local_model_id(const std::string& path, const std::string& name, const std::string& tokenizer,
                            const std::string& chat_template);
 
