@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
+#include <thread>
 
 #include "rmkit/core/file_io.h"
 #include "rmkit/distill/call_cache.h"
@@ -390,6 +392,29 @@ TEST(DistillRunner, OtherErrorsInAWorkerStopTheRunCleanly) {
   }
   EXPECT_EQ(cache.size(), 1);  // "a"
   EXPECT_EQ(client.calls.load(), 2);  // "c" never sent
+}
+
+// A retryable failure that arrives after a budget stopped the run is not retried and not fatal: the
+// run ends with BudgetReached (resumable), not with "after N retries".
+TEST(DistillRunner, RetryCutShortByABudgetStopIsNotFatal) {
+  const std::string dir = testing::temp_dir("distill_budget_retry");
+  CallCache cache(join_path(dir, "calls.sqlite"));
+  RunnerConfig rc;
+  rc.concurrency = 2;
+  rc.max_calls = 1;  // the second worker stops the run while the first call is still out
+  rc.max_retries = 5;
+  rc.progress = false;
+  struct SlowFail : FakeClient {
+    ChatReply complete(const ChatRequest& r) override {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      ++calls;
+      throw CallError(CallError::Kind::Server, "HTTP 503: busy", 503);
+    }
+  } client;
+  CallRunner runner(cache, rc);
+  EXPECT_THROW(runner.run("s", client, requests({"a", "b"})), BudgetReached);
+  EXPECT_EQ(client.calls.load(), 1);  // no retry once stopped
+  EXPECT_EQ(cache.size(), 0);
 }
 
 TEST(DistillRunner, DedupCacheRetriesAndClientErrors) {

@@ -118,7 +118,10 @@ std::vector<CallOutcome> CallRunner::run(const std::string& stage, ChatClient& c
           }
           if (attempt >= cfg_.max_retries || stop) {
             std::lock_guard<std::mutex> lk(mu_);
-            if (!fatal) fatal = e;
+            // a retry skipped because a budget stopped the run is not a failure of the endpoint: the
+            // run ends resumably (BudgetReached), the call is sent again next time
+            const bool budget_stop = attempt < cfg_.max_retries && !stop_reason.empty();
+            if (!fatal && !budget_stop) fatal = e;
             stop = true;
             oc.error = e.what();
             oc.error_kind = kind;
