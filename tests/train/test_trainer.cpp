@@ -233,6 +233,36 @@ TEST(Trainer, GradAccumWindowsEndAtTheEpoch) {
   std::filesystem::remove_all(dir);
 }
 
+// Pairs whose replies differ only past the truncation point are said (counted and logged), not
+// silently trained on as if they were pairs: 4 of the 10 rows share their first 40 characters.
+TEST(Trainer, PairsIdenticalAfterTruncationAreCounted) {
+  RMKIT_REQUIRE_ASSET(rmkit::testing::asset("models/stories260K/stories260K.bin"));
+  std::string dir = rmkit::testing::temp_dir("trainer_identical");
+  const std::string shared = "Once upon a time there was a little cat who";
+  std::string rows;
+  for (int i = 0; i < 10; ++i)
+    rows += "{\"prompt\":\"Tell a story " + std::to_string(i) + "\",\"chosen\":\"" +
+            (i < 4 ? shared + " sang." : "A dog ran.") + "\",\"rejected\":\"" + (i < 4 ? shared + " slept." : "cat") + "\"}\n";
+  const std::string path = join_path(dir, "d.jsonl");
+  rmkit::write_file_atomic(path, rows);
+  auto o = small(path, join_path(dir, "out"));
+  o.max_length = 16;  // "Tell a story N" + a few tokens of the replies
+  std::vector<std::string> lines;
+  Trainer t(o);
+  t.set_logger([&](const std::string& l) { lines.push_back(l); });
+  t.prepare();
+  EXPECT_EQ(t.data_summary().identical_after_truncation, 4u);
+  bool warned = false;
+  for (const auto& l : lines) warned |= l.find("4 pairs have identical chosen and rejected tokens") != std::string::npos;
+  EXPECT_TRUE(warned);
+  o.max_length = 256;  // long enough: none
+  o.output = join_path(dir, "out2");
+  Trainer t2(o);
+  t2.set_logger(quiet);
+  t2.prepare();
+  EXPECT_EQ(t2.data_summary().identical_after_truncation, 0u);
+}
+
 TEST(Trainer, PartlyAnnotatedDataTrainsEveryStep) {
   RMKIT_REQUIRE_ASSET(rmkit::testing::asset("models/stories260K/stories260K.bin"));
   std::string dir = rmkit::testing::temp_dir("trainer_partial");

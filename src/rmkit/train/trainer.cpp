@@ -43,7 +43,7 @@ nlohmann::json DataSummary::to_json() const {
   return {{"rows", rows}, {"kept", kept}, {"skipped_bad", skipped_bad},
           {"dropped_identical", dropped_identical}, {"dropped_empty", dropped_empty},
           {"dropped_mismatched", dropped_mismatched}, {"train_pairs", train_pairs},
-          {"val_pairs", val_pairs}, {"truncated", truncated},
+          {"val_pairs", val_pairs}, {"truncated", truncated}, {"identical_after_truncation", identical_after_truncation},
           {"padding_fraction", padding_fraction}, {"format", format}, {"data_hash", data_hash}, {"annotation_hash", annotation_hash},
           {"chat_template", chat_template}};
 }
@@ -350,6 +350,15 @@ void Trainer::Impl::prepare() {
                 100.0 * summary.padding_fraction, tmpl->name().c_str(),
                 static_cast<long long>(batches_per_epoch), static_cast<long long>(total_steps));
   log(buf);
+  // pairs whose two sequences became one after templating and truncation teach nothing (their
+  // reward gap is 0 up to rounding); said, not dropped, so the data and its hash stay the same
+  size_t identical = 0;
+  for (const auto* set : {&train_set, &val_set})
+    for (const auto& e : *set) identical += e.chosen == e.rejected;
+  summary.identical_after_truncation = identical;
+  if (identical > 0)
+    log("warning: " + std::to_string(identical) + " pairs have identical chosen and rejected tokens after templating and "
+        "truncation to " + std::to_string(o.max_length) + " tokens (a longer --max-length keeps them apart)");
   prepared = true;
 }
 

@@ -100,6 +100,7 @@ struct DataSummary {
   size_t rows = 0, kept = 0, skipped_bad = 0, dropped_identical = 0, dropped_empty = 0,
          dropped_mismatched = 0;
   size_t train_pairs = 0, val_pairs = 0, truncated = 0;
+  size_t identical_after_truncation = 0;  // pairs whose chosen and rejected tokens are the same
   double padding_fraction = 0;   // of the first epoch's batches
   std::vector<std::string> first_errors;
   std::string format, data_hash, annotation_hash, chat_template;
