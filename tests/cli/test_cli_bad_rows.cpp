@@ -7,10 +7,10 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
+#include "cli_hardening_util.h"
 #include "rmkit/core/file_io.h"
 #include "rmkit/eval/metrics/score_reader.h"
 #include "rmkit/train/reward_model.h"
@@ -22,9 +22,9 @@ namespace {
 using testing::asset;
 using testing::run_rmkit;
 using testing::shell_quote;
-
-const std::string kModel = "models/stories260K/stories260K.bin";
-const std::string kTok = "models/stories260K/tok512.model";
+using hardening::kModel;
+using hardening::kTok;
+using hardening::read_jsonl;
 
 // A reward model directory (stories260K with a fresh head, chat template plain) under `dir`.
 std::string make_rm(const std::string& dir) {
@@ -34,15 +34,6 @@ std::string make_rm(const std::string& dir) {
   const std::string out = join_path(dir, "rm");
   train::save_reward_model(out, *m.model, m.tokenizer.get(), meta);
   return out;
-}
-
-std::vector<nlohmann::json> read_jsonl(const std::string& path) {
-  std::vector<nlohmann::json> v;
-  std::istringstream in(read_file(path));
-  std::string line;
-  while (std::getline(in, line))
-    if (!line.empty()) v.push_back(nlohmann::json::parse(line));
-  return v;
 }
 
 std::string row(const std::string& role, const std::string& q, const std::string& chosen, const std::string& rejected) {

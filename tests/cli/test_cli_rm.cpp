@@ -4,10 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
+#include "cli_hardening_util.h"
 #include "rmkit/core/file_io.h"
 #include "test_util.h"
 
@@ -17,36 +17,11 @@ namespace {
 using testing::asset;
 using testing::run_rmkit;
 using testing::shell_quote;
-
-const std::string kModel = "models/stories260K/stories260K.bin";
-const std::string kTok = "models/stories260K/tok512.model";
-
-// First `n` rows of a shared prefs file, as a plain .jsonl.
-std::string slice(const std::string& dir, const std::string& rel, size_t n, const std::string& name) {
-  std::string out, path = join_path(dir, name);
-  for_each_line(asset(rel), [&](const std::string& line, size_t no) {
-    out += line + "\n";
-    return no < n;
-  });
-  write_file_atomic(path, out);
-  return path;
-}
-
-std::vector<nlohmann::json> read_jsonl(const std::string& path) {
-  std::vector<nlohmann::json> v;
-  std::istringstream in(read_file(path));
-  std::string line;
-  while (std::getline(in, line))
-    if (!line.empty()) v.push_back(nlohmann::json::parse(line));
-  return v;
-}
-
-std::string last_line(const std::string& s) {
-  auto t = s;
-  while (!t.empty() && t.back() == '\n') t.pop_back();
-  auto p = t.rfind('\n');
-  return p == std::string::npos ? t : t.substr(p + 1);
-}
+using hardening::kModel;
+using hardening::kTok;
+using hardening::last_line;
+using hardening::read_jsonl;
+using hardening::slice;
 
 TEST(CliRewardModel, TrainFromTomlScoreAndEval) {
   RMKIT_REQUIRE_ASSET(asset(kModel));
