@@ -33,34 +33,36 @@ std::string prompt_key(const PrefPair& p) {
   return k;
 }
 
-std::string data_hash(const std::vector<PrefPair>& pairs) {
+namespace {
+
+// FNV-1a chained over the strings `fields(pair, mix)` mixes for every pair, in order, closed with
+// the pair count.
+template <class Fields>
+std::string chained_digest(const std::vector<PrefPair>& pairs, Fields fields) {
   uint64_t h = 1469598103934665603ULL;
-  auto mix = [&h](const std::string& s) {
-    std::string d = fnv1a_hex(s + '\x1d', h);
-    h = std::stoull(d, nullptr, 16);
-  };
-  for (const auto& p : pairs) {
+  auto mix = [&h](const std::string& s) { h = std::stoull(fnv1a_hex(s + '\x1d', h), nullptr, 16); };
+  for (const auto& p : pairs) fields(p, mix);
+  return fnv1a_hex(std::to_string(pairs.size()), h);
+}
+
+}  // namespace
+
+std::string data_hash(const std::vector<PrefPair>& pairs) {
+  return chained_digest(pairs, [](const PrefPair& p, auto& mix) {
     mix(p.id);
     mix(prompt_key(p));
     mix(p.chosen);
     mix(p.rejected);
-  }
-  return fnv1a_hex(std::to_string(pairs.size()), h);
+  });
 }
 
 std::string annotation_hash(const std::vector<PrefPair>& pairs) {
-  uint64_t h = 1469598103934665603ULL;
-  auto mix = [&h](const std::string& s) {
-    std::string d = fnv1a_hex(s + '\x1d', h);
-    h = std::stoull(d, nullptr, 16);
-  };
   auto num = [](const std::optional<double>& v) { return v ? nlohmann::json(*v).dump() : std::string("-"); };
-  for (const auto& p : pairs) {
+  return chained_digest(pairs, [&](const PrefPair& p, auto& mix) {
     mix(num(p.score_chosen) + "," + num(p.score_rejected) + "," + num(p.margin));
     mix(nlohmann::json(p.attributes).dump());
     mix(p.teacher_response);
-  }
-  return fnv1a_hex(std::to_string(pairs.size()), h);
+  });
 }
 
 SplitIndices split_indices_by_fraction(const std::vector<PrefPair>& pairs, double val_fraction,

@@ -3,6 +3,8 @@
 #include <openssl/evp.h>
 
 #include <cstdio>
+#include <fstream>
+#include <vector>
 
 namespace rmkit::distill {
 
@@ -20,14 +22,43 @@ nlohmann::json canonical_request(const ChatRequest& r) {
   return j;
 }
 
-std::string sha256_hex(const std::string& data) {
+Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {
+  if (!ctx_ || EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(ctx_), EVP_sha256(), nullptr) != 1) {
+    EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_));
+    throw Error("sha256: OpenSSL init failed");
+  }
+}
+
+Sha256::~Sha256() { EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_)); }
+
+void Sha256::add(const void* data, size_t n) {
+  if (n && EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(ctx_), data, n) != 1) throw Error("sha256: OpenSSL update failed");
+}
+
+void Sha256::add_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw IoError(path + ": cannot read");
+  std::vector<char> buf(1 << 20);
+  while (in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    add(buf.data(), static_cast<size_t>(in.gcount()));
+  }
+  if (in.bad()) throw IoError(path + ": read error");
+}
+
+std::string Sha256::hex() {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int n = 0;
-  if (EVP_Digest(data.data(), data.size(), md, &n, EVP_sha256(), nullptr) != 1)
-    throw Error("sha256: OpenSSL EVP_Digest failed");
+  if (EVP_DigestFinal_ex(static_cast<EVP_MD_CTX*>(ctx_), md, &n) != 1) throw Error("sha256: OpenSSL final failed");
   std::string hex(2 * n, '0');
   for (unsigned i = 0; i < n; ++i) std::snprintf(&hex[2 * i], 3, "%02x", md[i]);
   return hex;
+}
+
+std::string sha256_hex(const std::string& data) {
+  Sha256 h;
+  h.add(data.data(), data.size());
+  return h.hex();
 }
 
 std::string request_key(const ChatRequest& r) {

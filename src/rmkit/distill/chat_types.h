@@ -43,6 +43,24 @@ nlohmann::json canonical_request(const ChatRequest& r);
 std::string request_key(const ChatRequest& r);
 std::string sha256_hex(const std::string& data);
 
+// Streaming SHA-256 (OpenSSL EVP), for digests over several pieces or whole files.
+class Sha256 {
+ public:
+  Sha256();
+  ~Sha256();
+  Sha256(const Sha256&) = delete;
+  Sha256& operator=(const Sha256&) = delete;
+  void add(const void* data, size_t n);
+  // `field` and its terminating NUL, so that consecutive fields cannot run into each other.
+  void add_field(const std::string& field) { add(field.c_str(), field.size() + 1); }
+  // The file's bytes; IoError naming it when it cannot be read.
+  void add_file(const std::string& path);
+  std::string hex();  // lowercase hex of the digest (once)
+
+ private:
+  void* ctx_;  // EVP_MD_CTX
+};
+
 // A failed call. Retryable kinds are retried with backoff; `retry_after_s` >= 0 is the server's
 // Retry-After. Messages never contain the API key.
 class CallError : public Error {
