@@ -1,7 +1,6 @@
 // rmkit distill: RM-Distiller's teacher pipeline (src/rmkit/distill/pipeline.h) against any
 // OpenAI-compatible teacher (vLLM, a hosted API, `rmkit serve`) or an in-process model.
 #include <cstdlib>
-#include <filesystem>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -131,17 +130,8 @@ int run_distill_cmd(const Options& o) {
   // one run per work directory (two would send the same calls twice and race on the stage files),
   // and the temps of writes a killed run left behind go
   const train::RunLock lock(cfg.workdir);
-  for (const std::string& dir : {cfg.workdir, join_path(cfg.workdir, "stages")}) {
-    std::vector<std::string> bases;  // "NAME" of each "NAME.tmp.<pid>"
-    std::error_code ec;
-    for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
-      const std::string name = e.path().filename().string();
-      const size_t at = name.find(".tmp.");
-      if (at != std::string::npos && rmkit_temp_pid(name) > 0) bases.push_back(join_path(dir, name.substr(0, at)));
-    }
-    for (const auto& base : bases)
-      for (const auto& stale : remove_stale_temps(base)) std::cerr << "distill: removed a stale temp file " << stale << "\n";
-  }
+  for (const std::string& dir : {cfg.workdir, join_path(cfg.workdir, "stages")})
+    for (const auto& stale : remove_stale_temps_in(dir)) std::cerr << "distill: removed a stale temp file " << stale << "\n";
   for (const auto& stale : remove_stale_temps(cfg.output)) std::cerr << "distill: removed a stale temp file " << stale << "\n";
   CallCache cache(join_path(cfg.workdir, "calls.sqlite"));
   CallRunner runner(cache, rc);

@@ -143,15 +143,16 @@ long temp_pid(const std::string& name) {
 
 long rmkit_temp_pid(const std::string& name) { return temp_pid(name); }
 
-std::vector<std::string> remove_stale_temps(const std::string& path) {
+namespace {
+
+// Removes the "<prefix>...tmp.<pid>" files in `dir` whose writer process no longer exists.
+std::vector<std::string> remove_dead_file_temps(const std::string& dir, const std::string& prefix) {
   std::vector<std::string> removed;
-  const std::string dir = parent_dir(path).empty() ? "." : parent_dir(path);
-  const std::string base = file_name(path) + ".tmp.";
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return removed;
   for (const auto& e : fs::directory_iterator(dir, ec)) {
     const std::string n = e.path().filename().string();
-    if (n.rfind(base, 0) != 0) continue;
+    if (n.rfind(prefix, 0) != 0 || n.find(".tmp.") == std::string::npos) continue;
     long pid = temp_pid(n);
     if (pid <= 0 || pid == ::getpid()) continue;
     if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;  // its writer may still run
@@ -159,6 +160,14 @@ std::vector<std::string> remove_stale_temps(const std::string& path) {
   }
   return removed;
 }
+
+}  // namespace
+
+std::vector<std::string> remove_stale_temps(const std::string& path) {
+  return remove_dead_file_temps(parent_dir(path).empty() ? "." : parent_dir(path), file_name(path) + ".tmp.");
+}
+
+std::vector<std::string> remove_stale_temps_in(const std::string& dir) { return remove_dead_file_temps(dir, ""); }
 
 bool path_exists(const std::string& path) { return fs::exists(path); }
 bool is_directory(const std::string& path) { return fs::is_directory(path); }

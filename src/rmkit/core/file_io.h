@@ -44,6 +44,8 @@ class AtomicFileWriter {
 // Stale temps of atomic writes to `path`: removes "<path>.tmp.<pid>" files whose writer process no
 // longer exists (an interrupted write). Returns the removed paths.
 std::vector<std::string> remove_stale_temps(const std::string& path);
+// The same for every file of `dir` ("*.tmp.<pid>" of any name).
+std::vector<std::string> remove_stale_temps_in(const std::string& dir);
 // The pid in an rmkit temp name ("NAME.tmp.<pid>" file or ".NAME.tmp-<pid>" directory), else 0.
 long rmkit_temp_pid(const std::string& name);
 
